@@ -1,0 +1,63 @@
+# esptun build, test, demo and benchmark entry points.
+#
+#   make build   bin/esptun
+#   make test    go vet, all tests (the end-to-end ones need root and
+#                /dev/net/tun, and skip with a message otherwise), then a
+#                short run of every fuzz target of the esp and config packages
+#   make demo    two gateways in network namespaces (root)
+#   make bench   throughput through the tunnel vs the bare veth, and ESP
+#                seal/open vs the raw AEAD (root); writes bench/results.json
+#   make clean
+
+SHELL     := bash
+GO        ?= go
+BIN       := bin/esptun
+TIMEOUT   ?= 20m
+FUZZTIME  ?= 10s
+FUZZ_PKGS ?= ./esp ./config
+
+.PHONY: all build test vet unit fuzz demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/esptun
+
+test: vet unit fuzz
+
+vet:
+	$(GO) vet ./...
+
+# The whole -v log goes to bin/test.log; the console gets go test's summary
+# lines, every skip and failure with its reason, and the whole log on failure.
+unit:
+	@mkdir -p bin
+	@set -o pipefail; rc=0; \
+	$(GO) test -count=1 -timeout $(TIMEOUT) -v ./... >bin/test.log 2>&1 || rc=$$?; \
+	grep -E '^(ok|FAIL|PASS|panic:|\?)|^ *--- (FAIL|SKIP)|^ +[A-Za-z0-9_]+\.go:[0-9]+: ' bin/test.log || true; \
+	if [ $$rc -ne 0 ]; then echo "--- go test failed (exit $$rc); whole log:"; cat bin/test.log; fi; \
+	exit $$rc
+
+# go test -fuzz takes one package and one target at a time, so loop over the
+# targets each package has.
+fuzz:
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+		[ -d "$$pkg" ] || continue; \
+		targets=$$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); \
+		if [ -z "$$targets" ]; then echo "fuzz: no fuzz targets in $$pkg"; continue; fi; \
+		for t in $$targets; do \
+			echo "fuzz: $$pkg $$t for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done
+
+demo: build
+	@if [ "$$(id -u)" -eq 0 ]; then ESPTUN=$(CURDIR)/$(BIN) bash examples/demo.sh; \
+	else sudo ESPTUN=$(CURDIR)/$(BIN) bash examples/demo.sh; fi
+
+bench:
+	@if [ "$$(id -u)" -eq 0 ]; then bash bench/run.sh; else sudo bash bench/run.sh; fi
+
+clean:
+	rm -rf bin bench/results.json
+	$(GO) clean -testcache
