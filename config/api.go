@@ -16,6 +16,9 @@ type Config struct {
 	IKE    IKE
 	// Manual holds the [manual.NAME] sections in name order.
 	Manual []*Manual
+
+	warnings []string // see Warnings
+	lines    keyLines // see Line
 }
 
 // Daemon is the [daemon] section.
@@ -46,19 +49,19 @@ type IKE struct {
 // Manual is one [manual.NAME] section: a statically keyed SA pair, or with
 // mode "pass"/"drop" a shunt policy without keys.
 type Manual struct {
-	Name       string
-	Line       int            // line of the section header, for later errors
-	Mode       string         // tunnel (default) | pass | drop
-	RemoteAddr netip.AddrPort // port defaults to the natt_port; port ignored with encap = false
-	LocalAddr  netip.Addr     // optional
-	LocalTS    []spd.Selector
-	RemoteTS   []spd.Selector
-	Priority   uint32 // 0 = automatic (spd.AutoPriority)
-	ESP        crypto.ESPSuite
-	AllowNull  bool // ENCR_NULL suites are refused unless set
-	Encap      bool // default true; false = raw ESP (IP protocol 50, Linux only)
-	ESN        bool // default false
-	ReplayWindow int // default 1024; 0 disables; up to 65536
+	Name          string
+	Line          int            // line of the section header, for later errors
+	Mode          string         // tunnel (default) | pass | drop
+	RemoteAddr    netip.AddrPort // port defaults to the natt_port; port ignored with encap = false
+	LocalAddr     netip.Addr     // optional
+	LocalTS       []spd.Selector
+	RemoteTS      []spd.Selector
+	Priority      uint32 // 0 = automatic (spd.AutoPriority)
+	ESP           crypto.ESPSuite
+	AllowNull     bool // ENCR_NULL suites are refused unless set
+	Encap         bool // default true; false = raw ESP (IP protocol 50, Linux only)
+	ESN           bool // default false
+	ReplayWindow  int  // default 1024; 0 disables; up to 65536
 	SPIOut, SPIIn uint32
 	KeyOut, KeyIn []byte // encryption key (with salt) then integrity key
 	// Lifetimes, swanctl's names: rekey_time/life_time, rekey_bytes/life_bytes,
@@ -67,11 +70,3 @@ type Manual struct {
 	RekeyBytes, LifeBytes     uint64
 	RekeyPackets, LifePackets uint64
 }
-
-// Load reads, parses and validates path. On failure the error is an *Errors
-// listing every problem as "FILE:LINE: key: message".
-//
-//	func Load(path string) (*Config, error)
-//	func Parse(file string, data []byte) (*Config, error)
-//	type Error struct{ File string; Line int; Key, Msg string }   // Error() = "FILE:LINE: key: message"
-//	type Errors []*Error                                          // Error() joins with newlines

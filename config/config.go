@@ -1,0 +1,350 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Defaults of the keys whose zero value is not the default.
+const (
+	DefaultControlSocket = "/run/esptun/esptun.sock"
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "text"
+	DefaultTunName       = "esptun0"
+	DefaultMTU           = 1400
+	DefaultIKEPort       = 500
+	DefaultNATTPort      = 4500
+	DefaultReplayWindow  = 1024
+)
+
+// Limits of the validated values.
+const (
+	MinMTU          = 576  // RFC 791: every IPv4 host must accept 576-byte datagrams
+	MinMTUIPv6      = 1280 // RFC 8200 5: the IPv6 minimum link MTU
+	MaxMTU          = 9000 // jumbo frames
+	MaxReplayWindow = 65536
+	MaxWorkers      = 1024
+	MinSPI          = 256 // RFC 4303 2.1: 1-255 are reserved by IANA, 0 is never sent
+)
+
+// Load reads, parses and validates the file at path. A file that cannot be
+// read gives the os error wrapped ("config: ..."); a file that does not
+// validate gives Errors listing every problem.
+//
+// Because key files must stay private, Load also adds a warning when the file
+// holds static keys and is readable by group or others (not on Windows,
+// where file modes do not say so).
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if runtime.GOOS != "windows" && cfg.holdsKeys() {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o044 != 0 {
+			cfg.warnings = append(cfg.warnings, fmt.Sprintf("%s: file holds static keys but is readable by group or others (mode %04o); chmod 600 %s",
+				path, fi.Mode().Perm(), path))
+		}
+	}
+	return cfg, nil
+}
+
+// Parse parses and validates data as the contents of file (used only in
+// messages). On failure the error is Errors, every entry formatted as
+// "FILE:LINE: key: message" (syntax errors: "FILE:LINE: message").
+func Parse(file string, data []byte) (cfg *Config, err error) {
+	var raw map[string]any
+	if err := decodeTOML(string(data), &raw); err != nil {
+		e := &Error{File: file, Msg: "invalid TOML: " + err.Error()}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			e.Line = pe.Position.Line
+			e.Msg = "invalid TOML: " + pe.Message
+		}
+		return nil, Errors{e}
+	}
+	c := &checker{file: file, lines: scanKeyLines(string(data))}
+	cfg = c.config(raw)
+	if len(c.errs) > 0 {
+		sortByLine(c.errs)
+		return nil, c.errs
+	}
+	sortByLine(c.warns)
+	for _, w := range c.warns {
+		cfg.warnings = append(cfg.warnings, w.Error())
+	}
+	return cfg, nil
+}
+
+// decodeTOML runs the TOML decoder, turning a panic inside it into an error:
+// a configuration file must never crash the daemon.
+func decodeTOML(src string, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder failure: %v", r)
+		}
+	}()
+	_, err = toml.Decode(src, v)
+	return err
+}
+
+// Warnings returns problems that do not stop the configuration from being
+// used, each formatted like an Error.
+func (c *Config) Warnings() []string { return slices.Clone(c.warnings) }
+
+// Line returns the line where the dotted key (as in Error.Key, e.g.
+// "manual.site.encap") or the table it names is defined, or 0. It lets later
+// stages report problems as "FILE:LINE: key: message".
+func (c *Config) Line(key string) int {
+	return (&checker{lines: c.lines}).lineOf(strings.Split(key, "."))
+}
+
+func (c *Config) holdsKeys() bool {
+	for _, m := range c.Manual {
+		if len(m.KeyIn) > 0 || len(m.KeyOut) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Sections of swanctl.conf that this version does not accept, with why.
+var unsupportedSections = map[string]string{
+	"connections": "IKE connections are not accepted by this version of esptun; key SAs statically with [manual.NAME] sections",
+	"secrets":     "IKE secrets are not accepted by this version of esptun (they go with [connections], which are not accepted either)",
+	"pools":       "address pools are not accepted by this version of esptun (they go with [connections], which are not accepted either)",
+	"authorities": "certification authorities are not accepted by this version of esptun (they go with [connections], which are not accepted either)",
+}
+
+var topSections = []string{"daemon", "tun", "ike", "manual"}
+
+func (c *checker) config(raw map[string]any) *Config {
+	cfg := &Config{
+		File: c.file,
+		Daemon: Daemon{
+			ControlSocket: DefaultControlSocket,
+			LogLevel:      DefaultLogLevel,
+			LogFormat:     DefaultLogFormat,
+		},
+		Tun: Tun{
+			Name:          DefaultTunName,
+			MTU:           DefaultMTU,
+			InstallRoutes: true,
+			Offload:       true,
+		},
+		IKE: IKE{
+			Port:     DefaultIKEPort,
+			NATTPort: DefaultNATTPort,
+		},
+		lines: c.lines,
+	}
+	top := &table{c: c, m: raw}
+	sections := map[string]*table{}
+	for _, k := range top.keysInOrder() {
+		v := raw[k]
+		if why, ok := unsupportedSections[k]; ok {
+			top.errorf(k, "section not supported: %s", why)
+			continue
+		}
+		if !slices.Contains(topSections, k) {
+			if _, isTable := v.(map[string]any); isTable {
+				top.errorf(k, "unknown section (allowed: [daemon], [tun], [ike], [manual.NAME])")
+			} else {
+				top.errorf(k, "unknown key (allowed at the top level: the sections [daemon], [tun], [ike], [manual.NAME])")
+			}
+			continue
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			top.errorf(k, "must be a table ([%s]), not %s", k, typeName(v))
+			continue
+		}
+		sections[k] = &table{c: c, path: []string{k}, m: m}
+	}
+	if t := sections["daemon"]; t != nil {
+		c.daemon(t, &cfg.Daemon)
+	}
+	if t := sections["tun"]; t != nil {
+		c.tun(t, &cfg.Tun)
+	}
+	if t := sections["ike"]; t != nil {
+		c.ike(t, &cfg.IKE)
+	}
+	if t := sections["manual"]; t != nil {
+		cfg.Manual = c.manuals(t, &cfg.IKE)
+	}
+	c.checkMTU(cfg)
+	return cfg
+}
+
+func (c *checker) daemon(t *table, d *Daemon) {
+	t.unknown([]string{"control_socket", "log_level", "log_format", "workers"})
+	if s, ok := t.str("control_socket"); ok {
+		// sockaddr_un's sun_path: 108 bytes on Linux and Windows, 104 on
+		// macOS and the BSDs, the terminating NUL included.
+		max := 107
+		if runtime.GOOS != "linux" && runtime.GOOS != "windows" {
+			max = 103
+		}
+		switch {
+		case s == "":
+			t.errorf("control_socket", "must not be empty (default %q)", DefaultControlSocket)
+		case strings.IndexByte(s, 0) >= 0:
+			t.errorf("control_socket", "must not contain NUL bytes")
+		case len(s) > max:
+			t.errorf("control_socket", "path is %d bytes long; a unix socket path can have at most %d here", len(s), max)
+		default:
+			d.ControlSocket = s
+		}
+	}
+	if s, ok := t.oneOf("log_level", "debug", "info", "warn", "error"); ok {
+		d.LogLevel = s
+	}
+	if s, ok := t.oneOf("log_format", "text", "json"); ok {
+		d.LogFormat = s
+	}
+	if n, ok := t.integer("workers", 0, MaxWorkers); ok {
+		d.Workers = int(n)
+	}
+}
+
+// validIfName reports whether s can name a network interface everywhere
+// esptun runs: 1 to IFNAMSIZ-1 (15) bytes of letters, digits, '_', '-', '.'.
+func validIfName(s string) bool {
+	if len(s) == 0 || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *checker) tun(t *table, tun *Tun) {
+	t.unknown([]string{"name", "mtu", "addresses", "install_routes", "offload"})
+	if s, ok := t.str("name"); ok {
+		if validIfName(s) {
+			tun.Name = s
+		} else {
+			t.errorf("name", "invalid interface name %q (allowed: 1-15 letters, digits, '_', '-', '.'; not \".\" or \"..\")", s)
+		}
+	}
+	if n, ok := t.integer("mtu", MinMTU, MaxMTU); ok {
+		tun.MTU = int(n)
+	}
+	if list, ok := t.strList("addresses"); ok {
+		for _, s := range list {
+			p, err := parseIfPrefix(s)
+			if err != nil {
+				t.errorf("addresses", "%v", err)
+				continue
+			}
+			if slices.Contains(tun.Addresses, p) {
+				t.errorf("addresses", "%s is listed twice", p)
+				continue
+			}
+			tun.Addresses = append(tun.Addresses, p)
+		}
+	}
+	tun.InstallRoutes = t.boolean("install_routes", true)
+	tun.Offload = t.boolean("offload", true)
+}
+
+// parseIfPrefix parses an interface address: a prefix such as "10.78.1.1/24"
+// (host bits kept: they are the address) or a bare address, which means the
+// host prefix (/32, /128).
+func parseIfPrefix(s string) (netip.Prefix, error) {
+	const allowed = `allowed: "10.78.1.1/24", "fd00:78::1/64", or a bare address for a /32 or /128`
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(s); err != nil {
+			return p, fmt.Errorf("invalid address prefix %q (%s)", s, allowed)
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return p, fmt.Errorf("invalid address %q (%s)", s, allowed)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if a := p.Addr(); a.IsUnspecified() || a.IsMulticast() {
+		return p, fmt.Errorf("%s cannot be an interface address (%s)", s, allowed)
+	}
+	return p, nil
+}
+
+func (c *checker) ike(t *table, ike *IKE) {
+	t.unknown([]string{"listen", "port", "natt_port"})
+	if list, ok := t.strList("listen"); ok {
+		for _, s := range list {
+			a, err := parseHostAddr(s)
+			if err != nil {
+				t.errorf("listen", "%v", err)
+				continue
+			}
+			if a.IsMulticast() {
+				t.errorf("listen", "%s is a multicast address; give a local unicast address (or omit listen for all)", a)
+				continue
+			}
+			if slices.Contains(ike.Listen, a) {
+				t.errorf("listen", "%s is listed twice", a)
+				continue
+			}
+			ike.Listen = append(ike.Listen, a)
+		}
+	}
+	if p, ok := t.port("port"); ok {
+		ike.Port = p
+	}
+	if p, ok := t.port("natt_port"); ok {
+		ike.NATTPort = p
+	}
+	if ike.Port == ike.NATTPort && (t.has("port") || t.has("natt_port")) {
+		// RFC 3948 2.2: only the NAT-T port carries the non-ESP marker that
+		// tells IKE from ESP; the plain IKE port cannot share it.
+		k := "natt_port"
+		if !t.has(k) {
+			k = "port"
+		}
+		t.errorf(k, "port and natt_port must differ (both are %d): ESP-in-UDP arrives on natt_port, IKE without the non-ESP marker on port", ike.Port)
+	}
+}
+
+// checkMTU enforces the IPv6 minimum link MTU once every address and
+// selector is known.
+func (c *checker) checkMTU(cfg *Config) {
+	if cfg.Tun.MTU >= MinMTUIPv6 {
+		return
+	}
+	why := ""
+	for _, p := range cfg.Tun.Addresses {
+		if p.Addr().Is6() {
+			why = fmt.Sprintf("tun.addresses has %s", p)
+			break
+		}
+	}
+	for _, m := range cfg.Manual {
+		for _, s := range slices.Concat(m.LocalTS, m.RemoteTS) {
+			if why == "" && s.Prefix.Addr().Is6() {
+				why = fmt.Sprintf("manual.%s has the IPv6 selector %s", m.Name, s.Prefix)
+			}
+		}
+	}
+	if why != "" {
+		c.errorf([]string{"tun", "mtu"}, "%d is below the IPv6 minimum of %d (RFC 8200 5) and %s", cfg.Tun.MTU, MinMTUIPv6, why)
+	}
+}
