@@ -21,14 +21,14 @@ const (
 // (possibly ENCR_NULL) with an integrity algorithm. Suites are values; the
 // registry owns the canonical ones.
 type ESPSuite struct {
-	Name     string // strongSwan keyword, e.g. "aes128gcm16", "aes256-sha256"
-	Encr     uint16 // IANA encryption transform ID
-	KeyBits  int    // encryption key length in bits (0 for ENCR_NULL)
-	Integ    uint16 // IANA integrity transform ID (IntegNone for AEADs)
-	EncKeyLen   int // bytes of encryption keying material, salt included (RFC 4106: key||salt)
-	IntegKeyLen int // bytes of integrity keying material
-	IVLen    int    // bytes of explicit IV carried in every packet
-	ICVLen   int    // bytes of ICV appended to every packet
+	Name        string // strongSwan keyword, e.g. "aes128gcm16", "aes256-sha256"
+	Encr        uint16 // IANA encryption transform ID
+	KeyBits     int    // encryption key length in bits (0 for ENCR_NULL)
+	Integ       uint16 // IANA integrity transform ID (IntegNone for AEADs)
+	EncKeyLen   int    // bytes of encryption keying material, salt included (RFC 4106: key||salt)
+	IntegKeyLen int    // bytes of integrity keying material
+	IVLen       int    // bytes of explicit IV carried in every packet
+	ICVLen      int    // bytes of ICV appended to every packet
 	// BlockSize is the alignment that payload||padding||pad length||next
 	// header must reach (RFC 4303 2.4): the cipher block size for CBC, 4 for
 	// AEADs and stream ciphers.
@@ -54,8 +54,10 @@ type ESPCipher interface {
 	// SPI, pkt[4:8] the low 32 bits of seq, pkt[8:8+IVLen] is space for the
 	// IV (Seal writes it, derived from seq so it never repeats under one key),
 	// and pkt[8+IVLen:] is the plaintext: payload, padding, pad length and
-	// next header. cap(pkt) must be at least len(pkt)+ICVLen. Seal returns
-	// pkt extended by the ICV. seq is the full 64-bit sequence number; with
+	// next header, a multiple of the cipher's block size long (16 for
+	// AES-CBC; esp.Seal pads to BlockSize, which guarantees it). cap(pkt)
+	// must be at least len(pkt)+ICVLen; breaking these length rules is a
+	// programming error and panics. Seal returns pkt extended by the ICV. seq is the full 64-bit sequence number; with
 	// esn set its high half takes part in the ICV (RFC 4303 2.2.1, 3.3.2.1).
 	Seal(pkt []byte, seq uint64, esn bool, s *Scratch) []byte
 
@@ -63,19 +65,26 @@ type ESPCipher interface {
 	// output, ICV included) in place and returns the plaintext, which aliases
 	// pkt. seqHi is the inferred high half of the sequence number, used only
 	// when esn is set. A failed check returns ErrAuth and leaves the
-	// plaintext undefined.
+	// plaintext undefined; a packet whose length cannot be valid for the
+	// suite returns ErrLength without touching it. Open never panics.
 	Open(pkt []byte, seqHi uint32, esn bool, s *Scratch) ([]byte, error)
 
 	// Wipe overwrites key material held by the cipher as far as Go allows
-	// (the expanded AES schedule inside crypto/aes cannot be reached).
+	// (the expanded AES schedule inside crypto/aes and the HMAC pads inside
+	// crypto/hmac cannot be reached). Call it once no Seal or Open is in
+	// flight; the cipher must not be used afterwards.
 	Wipe()
 }
 
 // Scratch is per-goroutine working space for Seal and Open: nonces, AAD and
 // MAC output. One Scratch must not be used by two goroutines at once.
+//
+// The zero value is ready to use. Seal and Open hand slices of it to
+// cipher.AEAD and hash.Hash, which are interfaces, so a Scratch should live on
+// the heap for the life of its goroutine (new(crypto.Scratch)); that is what
+// keeps the per-packet path free of allocations.
 type Scratch struct {
-	nonce [12]byte
-	aad   [12]byte
-	mac   [64]byte
-	iv    [16]byte
+	nonce [12]byte // RFC 4106 4 / RFC 7634 2: salt || explicit IV
+	aad   [12]byte // RFC 4106 5: SPI || [seqHi ||] seqLo; seqHi alone for HMAC
+	mac   [64]byte // HMAC output before truncation (SHA-512 at most)
 }
