@@ -6,7 +6,7 @@ package spd
 // always follow them.
 const (
 	AutoPriorityBase = 1 << 16
-	AutoPriorityMax  = AutoPriorityBase + 256<<4 | 0xf
+	AutoPriorityMax  = AutoPriorityBase + 256<<4 + 1<<3 + 2<<1 + 1
 )
 
 // AutoPriority returns a priority that orders p after every narrower policy,
