@@ -1,6 +1,7 @@
 package spd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -58,11 +59,18 @@ type order uint64
 
 func orderOf(p *Policy) order { return order(p.Priority)<<32 | order(p.ID) }
 
-// entry is one remote selector of one policy.
+// entry is one remote selector of one policy. Its prefix is the bucket's
+// key, so only protocol and ports are left to check.
 type entry struct {
-	ord    order
-	remote Selector
-	pol    *Policy
+	ord      order
+	pol      *Policy
+	proto    uint8
+	portLow  uint16
+	portHigh uint16
+}
+
+func (e *entry) matches(proto uint8, port uint16) bool {
+	return e.proto == 0 || (e.proto == proto && port >= e.portLow && port <= e.portHigh)
 }
 
 // addrKey is a masked address as two big-endian halves (IPv4 as IPv4-mapped).
@@ -70,12 +78,7 @@ type addrKey struct{ hi, lo uint64 }
 
 func keyOf(a netip.Addr) addrKey {
 	b := a.As16()
-	return addrKey{
-		hi: uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-			uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7]),
-		lo: uint64(b[8])<<56 | uint64(b[9])<<48 | uint64(b[10])<<40 | uint64(b[11])<<32 |
-			uint64(b[12])<<24 | uint64(b[13])<<16 | uint64(b[14])<<8 | uint64(b[15]),
-	}
+	return addrKey{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])}
 }
 
 // mask keeps the first bits (0-128) of k.
@@ -129,7 +132,7 @@ func (db *DB) LookupOutbound(p *Packet) *Policy {
 			if e.ord >= bestOrd {
 				break
 			}
-			if e.remote.Matches(p.Dst, p.Proto, p.DstPort) && matchAny(e.pol.Local, p.Src, p.Proto, p.SrcPort) {
+			if e.matches(p.Proto, p.DstPort) && matchAny(e.pol.Local, p.Src, p.Proto, p.SrcPort) {
 				best, bestOrd = e.pol, e.ord
 				break
 			}
@@ -343,7 +346,8 @@ func (b *builder) add(p *Policy) {
 			}
 			return 1
 		})
-		m[k] = slices.Insert(slices.Clip(old), i, entry{ord: ord, remote: rs, pol: p})
+		e := entry{ord: ord, pol: p, proto: rs.Proto, portLow: rs.PortLow, portHigh: rs.PortHigh}
+		m[k] = slices.Insert(slices.Clip(old), i, e)
 		t.n++
 		t.minOrd = min(t.minOrd, ord)
 		b.dirty[f] = true
