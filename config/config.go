@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -68,7 +69,7 @@ func Parse(file string, data []byte) (cfg *Config, err error) {
 		e := &Error{File: file, Msg: "invalid TOML: " + err.Error()}
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			e.Line = pe.Position.Line
+			e.Line = syntaxErrorLine(data, pe.Position)
 			e.Msg = "invalid TOML: " + pe.Message
 		}
 		return nil, Errors{e}
@@ -84,6 +85,23 @@ func Parse(file string, data []byte) (cfg *Config, err error) {
 		cfg.warnings = append(cfg.warnings, w.Error())
 	}
 	return cfg, nil
+}
+
+// syntaxErrorLine is the line of a TOML syntax error. The decoder counts a
+// newline that ends a broken line as the start of the next one, so the line
+// is taken from the byte offset where possible.
+func syntaxErrorLine(data []byte, pos toml.Position) int {
+	off := pos.Start
+	switch {
+	case bytes.HasPrefix(data, []byte("\xef\xbb\xbf")):
+		off += 3 // the decoder's offsets start after a BOM
+	case bytes.HasPrefix(data, []byte("\xff\xfe")), bytes.HasPrefix(data, []byte("\xfe\xff")):
+		off += 2
+	}
+	if pos.Start <= 0 || off >= len(data) {
+		return max(pos.Line, 1)
+	}
+	return bytes.Count(data[:off], []byte("\n")) + 1
 }
 
 // decodeTOML runs the TOML decoder, turning a panic inside it into an error:

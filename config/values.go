@@ -61,22 +61,13 @@ func (t *table) has(k string) bool {
 
 func (t *table) line(k string) int { return t.c.lineOf(t.sub(k)) }
 
-// errorf reports a problem with key k of the table, or with the table itself
-// when k is empty.
+// errorf reports a problem with key k of the table.
 func (t *table) errorf(k string, format string, args ...any) {
-	p := t.path
-	if k != "" {
-		p = t.sub(k)
-	}
-	t.c.errorf(p, format, args...)
+	t.c.errorf(t.sub(k), format, args...)
 }
 
 func (t *table) warnf(k string, format string, args ...any) {
-	p := t.path
-	if k != "" {
-		p = t.sub(k)
-	}
-	t.c.warnf(p, format, args...)
+	t.c.warnf(t.sub(k), format, args...)
 }
 
 // keysInOrder returns the table's keys in source order.
