@@ -104,6 +104,9 @@ func Open(c crypto.ESPCipher, pkt []byte, seq uint64, esn bool, s *crypto.Scratc
 	if len(pkt) < HeaderLen+suite.IVLen+2+suite.ICVLen {
 		return nil, 0, ErrShort
 	}
+	// RFC 4303 2.4 makes the sender align the trailer to 4 bytes; the
+	// receiver enforces alignment only where the cipher needs it (AES-CBC
+	// blocks, checked by c.Open), and checks the padding contents below.
 	plain, err := c.Open(pkt, uint32(seq>>32), esn, s)
 	if err != nil {
 		if errors.Is(err, crypto.ErrAuth) {
