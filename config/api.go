@@ -50,10 +50,10 @@ type IKE struct {
 // mode "pass"/"drop" a shunt policy without keys.
 type Manual struct {
 	Name          string
-	Line          int            // line of the section header, for later errors
+	Line          int            // line of the section header (or the key that creates it), for later errors
 	Mode          string         // tunnel (default) | pass | drop
 	RemoteAddr    netip.AddrPort // port defaults to the natt_port; port ignored with encap = false
-	LocalAddr     netip.Addr     // optional
+	LocalAddr     netip.Addr     // optional; invalid (zero) when unset
 	LocalTS       []spd.Selector
 	RemoteTS      []spd.Selector
 	Priority      uint32 // 0 = automatic (spd.AutoPriority)

@@ -277,14 +277,17 @@ func parseRemoteAddr(s string, defPort uint16) (netip.AddrPort, error) {
 }
 
 // listensOn reports whether a socket bound to one of listen can use a as
-// its local address (anyFamily: any address of a's family will do).
+// its local address (anyFamily: any address of a's family will do). "::"
+// counts for both families, as a dual-stack socket does.
 func listensOn(listen []netip.Addr, a netip.Addr, anyFamily bool) bool {
 	for _, l := range listen {
-		if l == a || (l.Is4() == a.Is4() && (anyFamily || l.IsUnspecified())) {
+		switch {
+		case l == a:
 			return true
-		}
-		if l.Is6() && l.IsUnspecified() && a.Is4() {
-			continue // "::" may or may not be dual-stack; do not promise it
+		case l.Is6() && l.IsUnspecified():
+			return true
+		case l.Is4() == a.Is4() && (anyFamily || l.IsUnspecified()):
+			return true
 		}
 	}
 	return false
