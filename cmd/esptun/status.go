@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/esptun/esptun/control"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the SAs and counters of the running daemon",
+		Flags: []cli.Flag{
+			socketFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			var st control.Status
+			if err := control.Call(c.String("socket"), control.Request{Cmd: "status"}, &st); err != nil {
+				return cli.Exit("esptun: "+err.Error(), exitRuntime)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(c.App.Writer, &st)
+			return nil
+		},
+	}
+}
+
+func printStatus(w io.Writer, st *control.Status) {
+	fmt.Fprintf(w, "esptun %s, up %s, tun %s (offload tun=%v udp_gso=%v udp_gro=%v)\n",
+		st.Version, st.Uptime, st.Tun, st.Offload.Tun, st.Offload.UDPGSO, st.Offload.UDPGRO)
+	fmt.Fprintf(w, "drops without an SA: %s\n", counters(st.Drops))
+	fmt.Fprintf(w, "counters: %s\n", counters(st.Counters))
+	for _, sa := range st.SAs {
+		state := ""
+		if sa.Dead {
+			state = " DEAD"
+		}
+		fmt.Fprintf(w, "%s %-3s spi %s %s%s peer %s encap=%v esn=%v%s\n", sa.Name, sa.Direction, sa.SPI, sa.ESP, "", sa.Peer, sa.Encap, sa.ESN, state)
+		fmt.Fprintf(w, "  %s === %s\n", strings.Join(sa.LocalTS, ","), strings.Join(sa.RemoteTS, ","))
+		fmt.Fprintf(w, "  %d packets, %d bytes, drops: %s\n", sa.Packets, sa.Bytes, counters(sa.Drops))
+	}
+}
+
+func counters(m map[string]uint64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,145 @@
+// Package control is the daemon's control socket: a Unix socket, owner-only,
+// speaking one JSON request and one JSON response per connection. `esptun
+// status` and the swanctl-like verbs use it.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Request is one command to the daemon.
+type Request struct {
+	Cmd  string            `json:"cmd"` // "status", ...
+	Args map[string]string `json:"args,omitempty"`
+}
+
+// Response is the daemon's answer. Data holds the command's result.
+type Response struct {
+	OK    bool            `json:"ok"`
+	Error string          `json:"error,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// Handler answers one request. It is called from the connection's goroutine.
+type Handler func(ctx context.Context, req Request) (any, error)
+
+// Server accepts control connections until Close.
+type Server struct {
+	path string
+	ln   net.Listener
+	h    Handler
+	log  *slog.Logger
+	wg   sync.WaitGroup
+}
+
+// Listen creates the socket at path with mode 0600 in a directory it creates
+// with mode 0700 if missing. A stale socket left by a crash is replaced; a
+// live one (another daemon answers) is an error.
+func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control: %s: another esptun is running there", path)
+	}
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	s := &Server{path: path, ln: ln, h: h, log: log}
+	s.wg.Add(1)
+	go s.routineAccept()
+	return s, nil
+}
+
+func (s *Server) routineAccept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("control socket accept failed", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		s.wg.Add(1)
+		go s.routineServe(c)
+	}
+}
+
+func (s *Server) routineServe(c net.Conn) {
+	defer s.wg.Done()
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	var req Request
+	dec := json.NewDecoder(c)
+	if err := dec.Decode(&req); err != nil {
+		_ = json.NewEncoder(c).Encode(Response{Error: "bad request: " + err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
+	defer cancel()
+	data, err := s.h(ctx, req)
+	resp := Response{OK: err == nil}
+	if err != nil {
+		resp.Error = err.Error()
+	} else if data != nil {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			resp = Response{Error: err.Error()}
+		} else {
+			resp.Data = raw
+		}
+	}
+	_ = json.NewEncoder(c).Encode(resp)
+}
+
+// Close stops accepting, waits for open connections and removes the socket.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.wg.Wait()
+	_ = os.Remove(s.path)
+	return err
+}
+
+// Call sends req to the daemon at path and decodes the result into out (if
+// not nil).
+func Call(path string, req Request, out any) error {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("cannot reach esptun at %s: %w", path, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(70 * time.Second))
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return err
+	}
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return fmt.Errorf("control: bad response: %w", err)
+	}
+	if !resp.OK {
+		return errors.New(resp.Error)
+	}
+	if out != nil && resp.Data != nil {
+		return json.Unmarshal(resp.Data, out)
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/esptun/esptun/esp"
+	"github.com/esptun/esptun/sad"
+	"github.com/esptun/esptun/spd"
+)
+
+// routineReceive reads datagrams from one socket in batches, demultiplexes
+// them (RFC 3948 2.2) and hands ESP packets on.
+func (t *Tunnel) routineReceive(c batchConn) {
+	defer t.readers.Done()
+	for {
+		b := t.getBatch(t.inPool)
+		if b == nil {
+			return
+		}
+		n, err := c.ReadBatch(b.bufs, rxOffset, b.sizes, b.srcs)
+		if err != nil {
+			t.inPool <- b
+			if t.isClosing() {
+				return
+			}
+			t.log.Error("socket read failed; stopping this receiver", "local", c.LocalAddr(), "err", err)
+			return
+		}
+		if n == 0 {
+			t.inPool <- b
+			continue
+		}
+		b.n = n
+		t.classifyInbound(b, c)
+		t.dispatch(b, t.inQ)
+	}
+}
+
+// classifyInbound sorts out keepalives and IKE datagrams, finds the SA of
+// every ESP packet and infers its full sequence number.
+func (t *Tunnel) classifyInbound(b *batch, c batchConn) {
+	sadb := t.opts.SAD
+	raw := c.Raw()
+	for i := 0; i < b.n; i++ {
+		b.sas[i] = nil
+		p := b.bufs[i][rxOffset : rxOffset+b.sizes[i]]
+		if !raw {
+			// RFC 3948 2.2/2.3: a lone 0xFF is a NAT-keepalive; four zero
+			// bytes (where an SPI cannot be zero) mark a non-ESP (IKE)
+			// message.
+			if len(p) == 1 && p[0] == 0xff {
+				t.keepalives.Add(1)
+				b.verdict[i] = verdictSilent
+				continue
+			}
+			if len(p) >= 4 && binary.BigEndian.Uint32(p) == 0 {
+				t.nonESP.Add(1)
+				if h := t.opts.NonESP; h != nil {
+					h(p[4:], b.srcs[i], c.LocalAddr())
+				}
+				b.verdict[i] = verdictSilent
+				continue
+			}
+		}
+		spi, seqLo, err := esp.Header(p)
+		if err != nil {
+			b.verdict[i] = sad.DropMalformed
+			sadb.GlobalDrop(sad.DropMalformed, 1)
+			continue
+		}
+		sa := sadb.Inbound(spi)
+		if sa == nil {
+			b.verdict[i] = sad.DropNoSA
+			sadb.GlobalDrop(sad.DropNoSA, 1)
+			continue
+		}
+		if sa.Dead() {
+			b.verdict[i] = sad.DropExpired
+			sa.Drop(sad.DropExpired, 1)
+			continue
+		}
+		w := sa.Replay
+		var seq uint64
+		if w != nil && w.Size() > 0 {
+			top := w.Top()
+			seq = esp.InferSeq(seqLo, top, w.Size(), sa.ESN)
+			// RFC 4303 3.4.3: reject what is left of the window before
+			// spending a decryption on it. The full check follows the ICV.
+			if seq == 0 || (top >= uint64(w.Size()) && seq <= top-uint64(w.Size())) {
+				b.verdict[i] = sad.DropReplay
+				sa.Drop(sad.DropReplay, 1)
+				continue
+			}
+		} else {
+			seq = esp.InferSeq(seqLo, 0, 0, sa.ESN)
+		}
+		b.verdict[i] = verdictOK
+		b.sas[i] = sa
+		b.seqs[i] = seq
+	}
+}
+
+// openRange verifies and decrypts packets lo..hi of b in place.
+func (t *Tunnel) openRange(b *batch, lo, hi int, w *workerState) {
+	for i := lo; i < hi; i++ {
+		if b.verdict[i] != verdictOK {
+			continue
+		}
+		sa := b.sas[i]
+		p := b.bufs[i][rxOffset : rxOffset+b.sizes[i]]
+		inner, nh, err := esp.Open(sa.Cipher, p, b.seqs[i], sa.ESN, &w.scratch)
+		switch {
+		case err == nil:
+		case errors.Is(err, esp.ErrAuth):
+			b.verdict[i] = sad.DropAuth
+			continue
+		case errors.Is(err, esp.ErrDummy):
+			// RFC 4303 2.6: dummy packets are discarded silently, but
+			// only once they authenticated.
+			b.verdict[i] = verdictDummy
+			continue
+		default:
+			b.verdict[i] = sad.DropMalformed
+			continue
+		}
+		n := innerLen(inner, nh)
+		if n < 0 {
+			b.verdict[i] = sad.DropMalformed
+			continue
+		}
+		// RFC 4303 2.7: whatever follows the inner packet is TFC padding.
+		b.pkts[i] = inner[:n]
+	}
+}
+
+// routineWriteTUN finishes inbound batches in arrival order: the replay
+// window is updated only now that the ICV verified (RFC 4303 3.4.3), the
+// inner packet must match its SA's selectors (RFC 4301 5.2), and what passes
+// is written to the TUN device in one batch.
+func (t *Tunnel) routineWriteTUN() {
+	defer t.wg.Done()
+	var f finisher
+	for b := range t.inQ {
+		<-b.done
+		t.finishInbound(b, &f)
+		if len(b.out) > 0 {
+			if _, err := t.tun.Write(b.out, tunWriteOffset); err != nil {
+				t.tunErrors.Add(1)
+			}
+		}
+		f.tally.flush()
+		t.putBatch(b)
+	}
+}
+
+// finisher is the TUN writer's scratch space.
+type finisher struct {
+	tally saTally
+	pkt   spd.Packet
+	pol   spd.Policy
+}
+
+// finishInbound applies the in-order checks to a decrypted batch and
+// collects the inner packets that pass in b.out, each with tunWriteOffset
+// bytes of room in front.
+func (t *Tunnel) finishInbound(b *batch, f *finisher) {
+	b.out = b.out[:0]
+	for i := 0; i < b.n; i++ {
+		v := b.verdict[i]
+		sa := b.sas[i]
+		switch {
+		case v == verdictSilent:
+			continue
+		case v == verdictDummy:
+			if sa.Replay != nil && sa.Replay.Size() > 0 {
+				sa.Replay.CheckAndUpdate(b.seqs[i])
+			}
+			t.dummies.Add(1)
+			continue
+		case v != verdictOK:
+			if sa != nil {
+				sa.Drop(v, 1)
+			}
+			continue
+		}
+		// RFC 4303 3.4.3: the window moves only for packets whose ICV
+		// verified, and here, in arrival order.
+		if sa.Replay != nil && sa.Replay.Size() > 0 && !sa.Replay.CheckAndUpdate(b.seqs[i]) {
+			sa.Drop(sad.DropReplay, 1)
+			continue
+		}
+		inner := b.pkts[i]
+		if spd.ParsePacket(inner, &f.pkt) != nil {
+			sa.Drop(sad.DropMalformed, 1)
+			continue
+		}
+		// RFC 4301 5.2: the inner packet must be one the SA may carry.
+		f.pol.Local, f.pol.Remote = sa.Local, sa.Remote
+		ok := f.pol.MatchesInbound(&f.pkt)
+		f.pol.Local, f.pol.Remote = nil, nil
+		if !ok {
+			sa.Drop(sad.DropPolicy, 1)
+			continue
+		}
+		start := cap(b.bufs[i]) - cap(inner)
+		b.out = append(b.out, b.bufs[i][start-tunWriteOffset:start+len(inner)])
+		f.tally.add(sa, len(inner))
+	}
+}
+
+// innerLen returns the length the inner IP header claims, or -1 when the
+// header does not match nh or claims more than there is.
+func innerLen(p []byte, nh byte) int {
+	switch {
+	case nh == esp.NextHeaderIPv4 && len(p) >= 20 && p[0]>>4 == 4:
+		n := int(binary.BigEndian.Uint16(p[2:]))
+		if n < 20 || n > len(p) {
+			return -1
+		}
+		return n
+	case nh == esp.NextHeaderIPv6 && len(p) >= 40 && p[0]>>4 == 6:
+		n := 40 + int(binary.BigEndian.Uint16(p[4:]))
+		if n > len(p) {
+			return -1
+		}
+		return n
+	}
+	return -1
+}

@@ -1,0 +1,296 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/esptun/esptun/sad"
+	"github.com/esptun/esptun/spd"
+)
+
+// Options configure a Tunnel.
+type Options struct {
+	TunName   string
+	MTU       int
+	Offload   bool           // use the Linux TUN offloads (TSO split on read, GRO on write)
+	Addresses []netip.Prefix // put on the TUN device
+	Routes    []netip.Prefix // routed into the TUN device
+	Peers     []netip.Addr   // outer peer addresses, kept routed outside the tunnel
+
+	Listen   []netip.Addr // local outer addresses; empty = every address, v4 and v6
+	NATTPort uint16       // ESP-in-UDP port (RFC 3948), usually 4500
+	RawESP   bool         // also open raw ESP (IP protocol 50) sockets
+
+	Workers int // crypto workers; 0 = GOMAXPROCS
+	Logger  *slog.Logger
+
+	SPD *spd.DB
+	SAD *sad.DB
+
+	// NonESP receives datagrams on the ESP-in-UDP port that start with the
+	// non-ESP marker (RFC 3948 2.2): IKE messages. pkt excludes the marker
+	// and is only valid during the call.
+	NonESP func(pkt []byte, src, local netip.AddrPort)
+}
+
+// Tunnel is a running data path. Its methods are safe for concurrent use.
+type Tunnel struct {
+	opts    Options
+	log     *slog.Logger
+	tun     tun.Device
+	tunName string
+	osState *osConfig
+	conns   []batchConn
+
+	outPool chan *batch
+	inPool  chan *batch
+	workQ   chan work
+	outQ    chan *batch
+	inQ     chan *batch
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup // routines that end when their input closes
+	readers   sync.WaitGroup // routines blocked in reads
+
+	// Global counters not tied to one SA.
+	keepalives atomic.Uint64
+	nonESP     atomic.Uint64
+	dummies    atomic.Uint64
+	tunErrors  atomic.Uint64
+	sendErrors atomic.Uint64
+	started    time.Time
+}
+
+type work struct {
+	b      *batch
+	lo, hi int
+}
+
+const (
+	batchCap  = 128 // packets per batch (wireguard's conn.IdealBatchSize)
+	poolDepth = 8   // batches in flight per direction
+)
+
+// New creates the TUN device, opens the sockets and starts the data path.
+func New(o Options) (*Tunnel, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.SPD == nil || o.SAD == nil {
+		return nil, errors.New("tunnel: SPD and SAD are required")
+	}
+	t := &Tunnel{
+		opts:    o,
+		log:     o.Logger,
+		outPool: make(chan *batch, poolDepth),
+		inPool:  make(chan *batch, poolDepth),
+		workQ:   make(chan work, 2*poolDepth*(o.Workers+1)),
+		outQ:    make(chan *batch, poolDepth),
+		inQ:     make(chan *batch, poolDepth),
+		closing: make(chan struct{}),
+		started: time.Now(),
+	}
+	for i := 0; i < poolDepth; i++ {
+		t.outPool <- newBatch(batchCap, true)
+		t.inPool <- newBatch(batchCap, false)
+	}
+	if err := t.openSockets(); err != nil {
+		t.closeSockets()
+		return nil, err
+	}
+	dev, err := createTUN(o.TunName, o.MTU, o.Offload)
+	if err != nil {
+		t.closeSockets()
+		return nil, fmt.Errorf("tunnel: create TUN %q: %w", o.TunName, err)
+	}
+	t.tun = dev
+	t.tunName, _ = dev.Name()
+	t.osState, err = configureOS(t.tunName, o.MTU, o.Addresses, o.Routes, o.Peers, t.log)
+	if err != nil {
+		dev.Close()
+		t.closeSockets()
+		return nil, fmt.Errorf("tunnel: configure %s: %w", t.tunName, err)
+	}
+	for i := 0; i < o.Workers; i++ {
+		t.wg.Add(1)
+		go t.routineCrypto()
+	}
+	t.wg.Add(3)
+	go t.routineTick()
+	go t.routineSend()
+	go t.routineWriteTUN()
+	t.readers.Add(1)
+	go t.routineReadTUN()
+	for _, c := range t.conns {
+		t.readers.Add(1)
+		go t.routineReceive(c)
+	}
+	gso, gro := t.udpOffload()
+	t.log.Info("data path up", "tun", t.tunName, "mtu", o.MTU, "tun_offload", t.tunOffload(),
+		"udp_gso", gso, "udp_gro", gro, "workers", o.Workers, "sockets", len(t.conns))
+	return t, nil
+}
+
+func (t *Tunnel) openSockets() error {
+	listen := t.opts.Listen
+	if len(listen) == 0 {
+		listen = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+	}
+	for _, a := range listen {
+		c, err := listenUDP(netip.AddrPortFrom(a, t.opts.NATTPort), batchCap)
+		if err != nil {
+			if a.IsUnspecified() && a.Is6() && len(t.opts.Listen) == 0 && isNoIPv6(err) {
+				t.log.Warn("no IPv6 on this host: ESP-in-UDP over IPv6 is off", "err", err)
+				continue
+			}
+			return fmt.Errorf("tunnel: listen on %v: %w", netip.AddrPortFrom(a, t.opts.NATTPort), err)
+		}
+		t.conns = append(t.conns, c)
+		if t.opts.RawESP {
+			r, err := listenRawESP(a, batchCap)
+			if err != nil {
+				return err
+			}
+			t.conns = append(t.conns, r)
+		}
+	}
+	return nil
+}
+
+func isNoIPv6(err error) bool {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+func (t *Tunnel) closeSockets() {
+	for _, c := range t.conns {
+		c.Close()
+	}
+}
+
+// Name is the name of the TUN device.
+func (t *Tunnel) Name() string { return t.tunName }
+
+// Close stops the data path, closes the sockets and removes the TUN device
+// and what was configured on it. It waits for every routine to end.
+func (t *Tunnel) Close() error {
+	var err error
+	t.closeOnce.Do(func() {
+		close(t.closing)
+		t.closeSockets()
+		err = t.tun.Close()
+		t.readers.Wait()
+		close(t.outQ)
+		close(t.inQ)
+		close(t.workQ)
+		t.wg.Wait()
+		if t.osState != nil {
+			t.osState.undo(t.log)
+		}
+	})
+	return err
+}
+
+func (t *Tunnel) isClosing() bool {
+	select {
+	case <-t.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+func (t *Tunnel) getBatch(pool chan *batch) *batch {
+	select {
+	case b := <-pool:
+		return b
+	case <-t.closing:
+		return nil
+	}
+}
+
+func (t *Tunnel) putBatch(b *batch) {
+	b.reset()
+	if b.outbound {
+		t.outPool <- b
+	} else {
+		t.inPool <- b
+	}
+}
+
+// dispatch hands the packets of b that are still on their way to the crypto
+// workers in chunks, and queues b for its in-order consumer.
+func (t *Tunnel) dispatch(b *batch, ordered chan *batch) {
+	live := 0
+	for i := 0; i < b.n; i++ {
+		if b.verdict[i] == verdictOK {
+			live++
+		}
+	}
+	chunks := 0
+	if live > 0 {
+		per := (b.n + t.opts.Workers - 1) / t.opts.Workers
+		if per < 8 {
+			per = 8
+		}
+		chunks = (b.n + per - 1) / per
+		b.pending.Store(int32(chunks))
+		ordered <- b
+		for lo := 0; lo < b.n; lo += per {
+			t.workQ <- work{b: b, lo: lo, hi: min(lo+per, b.n)}
+		}
+		return
+	}
+	b.done <- struct{}{}
+	ordered <- b
+}
+
+// routineCrypto seals and opens chunks of batches. Each worker owns its
+// scratch space, so workers share nothing but the read-only SA ciphers.
+func (t *Tunnel) routineCrypto() {
+	defer t.wg.Done()
+	s := newWorkerState()
+	for w := range t.workQ {
+		if w.b.outbound {
+			t.sealRange(w.b, w.lo, w.hi, s)
+		} else {
+			t.openRange(w.b, w.lo, w.hi, s)
+		}
+		if w.b.pending.Add(-1) == 0 {
+			w.b.done <- struct{}{}
+		}
+	}
+}
+
+// routineTick drives the SAD's time lifetimes once a second.
+func (t *Tunnel) routineTick() {
+	defer t.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case now := <-tick.C:
+			t.opts.SAD.Tick(now)
+		case <-t.closing:
+			return
+		}
+	}
+}
