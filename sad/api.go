@@ -24,11 +24,6 @@ const (
 	NumDropReasons
 )
 
-// String returns the reason's name as shown by `esptun status` ("auth",
-// "replay", "policy", "malformed", "no_sa", "expired").
-//
-//	func (r DropReason) String() string
-
 // Direction of an SA.
 type Direction uint8
 
@@ -37,9 +32,10 @@ const (
 	Outbound
 )
 
-// Lifetime limits an SA; zero fields are unlimited. Soft limits raise
-// EventSoft once (time to rekey), hard limits raise EventHard once and kill
-// the SA.
+// Lifetime limits an SA; zero fields are unlimited. Soft limits raise a
+// soft Event once (time to rekey), hard limits raise a hard Event once and
+// kill the SA. Times count from SA.Created; bytes are inner packet bytes as
+// passed to SA.Account.
 type Lifetime struct {
 	SoftTime, HardTime       time.Duration
 	SoftBytes, HardBytes     uint64
@@ -73,35 +69,18 @@ type SA struct {
 	Drops   [NumDropReasons]atomic.Uint64
 	softHit atomic.Bool
 	hardHit atomic.Bool
+
+	db       atomic.Pointer[DB] // set by Add; events go to its callback
+	deleted  atomic.Bool        // Delete has been called
+	inflight atomic.Int64       // data path goroutines between Acquire and Release
+	wiped    atomic.Bool        // Cipher.Wipe has been called
 }
 
-// Methods (implemented in sa.go):
-//
-//	func (sa *SA) Peer() netip.AddrPort / SetPeer(netip.AddrPort)
-//	// ReserveSeq hands out n consecutive outbound sequence numbers with one
-//	// atomic add and returns the first. ok is false when fewer than n remain
-//	// before the hard limit (2^32-1 without ESN, 2^64-1 with; RFC 4303 3.3.3:
-//	// never wrap); then the SA is marked dead and EventHard raised.
-//	func (sa *SA) ReserveSeq(n int) (first uint64, ok bool)
-//	func (sa *SA) SetSeq(last uint64)          // start near a limit (tests)
-//	func (sa *SA) Dead() bool
-//	func (sa *SA) Account(packets, bytes uint64) // adds traffic and checks byte/packet lifetimes
-//	func (sa *SA) Drop(r DropReason, n uint64)
-//
-// DB (implemented in db.go):
-//
-//	func New(events func(Event)) *DB           // events is called (from any goroutine, never with a lock held) on soft/hard expiry
-//	func (db *DB) Add(sa *SA) error           // inbound: unique SPI; outbound: replaces the policy's SA (make-before-break)
-//	func (db *DB) Delete(sa *SA)              // marks it dead, wipes its keys, removes it
-//	func (db *DB) Inbound(spi uint32) *SA     // lock-free, allocation-free
-//	func (db *DB) Outbound(policyID uint32) *SA
-//	func (db *DB) All() []*SA                 // for status; allocates
-//	func (db *DB) Tick(now time.Time)         // checks time lifetimes; the owner calls it every second
-//	func (db *DB) GlobalDrop(r DropReason, n uint64) / GlobalDrops() [NumDropReasons]uint64
-//
+// The SA's methods are in sa.go, the DB in db.go.
+
 // Event reports a lifetime crossing.
 type Event struct {
 	SA   *SA
-	Hard bool // false: soft (rekey now); true: hard (SA is dead)
+	Hard bool   // false: soft (rekey now); true: hard (SA is dead)
 	Why  string // "time", "bytes", "packets", "seq"
 }

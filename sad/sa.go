@@ -1,0 +1,214 @@
+package sad
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// Sequence number limits (RFC 4303 3.3.3: the sender's counter never
+// wraps; the SA must be replaced before it would).
+const (
+	MaxSeq    = 1<<32 - 1 // without ESN
+	MaxSeqESN = 1<<64 - 1 // with ESN (RFC 4303 2.2.1)
+
+	// SeqSoftMargin is how many sequence numbers before the hard limit
+	// ReserveSeq raises a soft Event (Why "seq"): 2^26, about a minute at
+	// one million packets per second, time enough for a rekey.
+	SeqSoftMargin = 1 << 26
+
+	// esnSlowZone: within this distance of MaxSeqESN (or for batches this
+	// large) ReserveSeq uses compare-and-swap so that the 64-bit counter
+	// itself can never wrap and hand out a number twice.
+	esnSlowZone = 1 << 40
+)
+
+var dropNames = [NumDropReasons]string{
+	DropAuth:      "auth",
+	DropReplay:    "replay",
+	DropPolicy:    "policy",
+	DropMalformed: "malformed",
+	DropNoSA:      "no_sa",
+	DropExpired:   "expired",
+}
+
+// String returns the reason's name as shown by `esptun status` ("auth",
+// "replay", "policy", "malformed", "no_sa", "expired").
+func (r DropReason) String() string {
+	if r >= 0 && r < NumDropReasons {
+		return dropNames[r]
+	}
+	return "DropReason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// String returns "in" or "out".
+func (d Direction) String() string {
+	switch d {
+	case Inbound:
+		return "in"
+	case Outbound:
+		return "out"
+	}
+	return "Direction(" + strconv.Itoa(int(d)) + ")"
+}
+
+// Peer returns the outer peer address: the destination of outbound packets,
+// or the source of the last verified inbound packet. It is the zero AddrPort
+// until SetPeer is called. Safe for concurrent use; never allocates.
+func (sa *SA) Peer() netip.AddrPort {
+	if p := sa.peer.Load(); p != nil {
+		return *p
+	}
+	return netip.AddrPort{}
+}
+
+// SetPeer sets the outer peer address. It allocates only when the address
+// changes, so the inbound path may call it for every verified packet to
+// follow NAT rebinding (RFC 3948). Safe for concurrent use.
+func (sa *SA) SetPeer(ap netip.AddrPort) {
+	if p := sa.peer.Load(); p != nil && *p == ap {
+		return
+	}
+	v := new(netip.AddrPort)
+	*v = ap
+	sa.peer.Store(v)
+}
+
+func (sa *SA) seqLimit() uint64 {
+	if sa.ESN {
+		return MaxSeqESN
+	}
+	return MaxSeq
+}
+
+// ReserveSeq hands out n consecutive outbound sequence numbers with one
+// atomic add and returns the first; the first number an SA hands out is 1
+// (RFC 4303 3.3.3). ok is false when fewer than n remain before the hard
+// limit (MaxSeq without ESN, MaxSeqESN with; RFC 4303 3.3.3: never wrap),
+// when the SA is dead, or when n < 1. Exhaustion marks the SA dead and raises
+// a hard Event with Why "seq"; the numbers left before the limit are not
+// handed out. Crossing MaxSeq-SeqSoftMargin (with ESN, MaxSeqESN-SeqSoftMargin)
+// raises a soft Event with Why "seq". No number is ever handed out twice.
+// Safe for concurrent use; never allocates.
+func (sa *SA) ReserveSeq(n int) (first uint64, ok bool) {
+	if n < 1 || sa.dead.Load() {
+		return 0, false
+	}
+	limit, un := sa.seqLimit(), uint64(n)
+	var last uint64
+	if sa.ESN && (un >= esnSlowZone || sa.seq.Load() >= limit-esnSlowZone) {
+		for {
+			cur := sa.seq.Load()
+			if limit-cur < un {
+				sa.expire("seq")
+				return 0, false
+			}
+			if sa.seq.CompareAndSwap(cur, cur+un) {
+				last = cur + un
+				break
+			}
+		}
+	} else {
+		// Without ESN the 64-bit counter is 2^32 times the limit away
+		// from wrapping; with ESN the slow zone above keeps it away.
+		last = sa.seq.Add(un)
+		if last > limit {
+			sa.expire("seq")
+			return 0, false
+		}
+	}
+	if last > limit-SeqSoftMargin {
+		sa.soft("seq")
+	}
+	return last - un + 1, true
+}
+
+// SetSeq sets the last sequence number handed out, so that the next
+// ReserveSeq starts at last+1: to start near a limit in tests, or to resume
+// an SA. Call it before the SA carries traffic.
+func (sa *SA) SetSeq(last uint64) { sa.seq.Store(last) }
+
+// Seq returns the last sequence number handed out (for status).
+func (sa *SA) Seq() uint64 { return sa.seq.Load() }
+
+// Dead reports whether the SA has hit a hard limit or been deleted; the data
+// path drops its packets (DropExpired) and must not use it further.
+func (sa *SA) Dead() bool { return sa.dead.Load() }
+
+// Account adds traffic to the SA's counters and checks the byte and packet
+// lifetimes, raising each of the soft and hard Events at most once. Call it
+// once per batch. Safe for concurrent use; never allocates (the Event
+// callback aside).
+func (sa *SA) Account(packets, bytes uint64) {
+	p := sa.Packets.Add(packets)
+	b := sa.Bytes.Add(bytes)
+	lt := &sa.Lifetime
+	switch {
+	case lt.HardPackets != 0 && p >= lt.HardPackets:
+		sa.expire("packets")
+	case lt.HardBytes != 0 && b >= lt.HardBytes:
+		sa.expire("bytes")
+	case lt.SoftPackets != 0 && p >= lt.SoftPackets:
+		sa.soft("packets")
+	case lt.SoftBytes != 0 && b >= lt.SoftBytes:
+		sa.soft("bytes")
+	}
+}
+
+// Drop counts n packets dropped for reason r; unknown reasons are ignored.
+// Safe for concurrent use; never allocates.
+func (sa *SA) Drop(r DropReason, n uint64) {
+	if r >= 0 && r < NumDropReasons {
+		sa.Drops[r].Add(n)
+	}
+}
+
+// Acquire marks a data path goroutine as using the SA's Cipher, so that
+// Delete defers Cipher.Wipe until the matching Release. It returns false,
+// holding nothing, when the SA is dead; the caller then drops its packets.
+// Call once per batch, not per packet.
+func (sa *SA) Acquire() bool {
+	sa.inflight.Add(1)
+	// Seen together with Delete's store of dead and load of inflight,
+	// either Delete sees this goroutine or this goroutine sees dead.
+	if sa.dead.Load() {
+		sa.Release()
+		return false
+	}
+	return true
+}
+
+// Release ends an Acquire. The last Release of a deleted SA wipes its keys.
+func (sa *SA) Release() {
+	if sa.inflight.Add(-1) == 0 && sa.deleted.Load() {
+		sa.wipe()
+	}
+}
+
+// wipe calls Cipher.Wipe once.
+func (sa *SA) wipe() {
+	if sa.wiped.CompareAndSwap(false, true) && sa.Cipher != nil {
+		sa.Cipher.Wipe()
+	}
+}
+
+// soft raises the soft Event unless it or the hard one has been raised.
+func (sa *SA) soft(why string) {
+	if sa.softHit.CompareAndSwap(false, true) {
+		sa.emit(Event{SA: sa, Why: why})
+	}
+}
+
+// expire kills the SA and raises the hard Event, once.
+func (sa *SA) expire(why string) {
+	if sa.hardHit.CompareAndSwap(false, true) {
+		sa.softHit.Store(true) // a rekey warning after death is noise
+		sa.dead.Store(true)
+		sa.emit(Event{SA: sa, Hard: true, Why: why})
+	}
+}
+
+func (sa *SA) emit(ev Event) {
+	if db := sa.db.Load(); db != nil && db.events != nil {
+		db.events(ev)
+	}
+}
