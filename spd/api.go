@@ -37,16 +37,12 @@ type Policy struct {
 type Packet struct {
 	Src, Dst         netip.Addr
 	Proto            uint8
-	SrcPort, DstPort uint16 // zero when the protocol has no ports or the packet is a non-first fragment
+	// SrcPort and DstPort are zero when the protocol has no ports or the
+	// packet is a non-first fragment; for ICMP and ICMPv6 both hold
+	// type<<8 | code (see ParsePacket).
+	SrcPort, DstPort uint16
 }
 
-//	func ParsePacket(pkt []byte, p *Packet) error   // IPv4/IPv6 header (+ extension headers) to Packet; no allocation
-//	func ParseSelector(s string) (Selector, error)
-//	func (s Selector) String() string
-//	func (s Selector) Matches(a netip.Addr, proto uint8, port uint16) bool
-//	func AutoPriority(p *Policy) uint32            // strongSwan-like: narrower selectors first, shunts before protect
-//	type DB struct{...}                            // zero value usable
-//	func (db *DB) Replace(policies []*Policy) error // build and publish a new snapshot
-//	func (db *DB) Add(p *Policy) error / Remove(id uint32)
-//	func (db *DB) LookupOutbound(p *Packet) *Policy // nil = no policy (caller discards and counts)
-//	func (p *Policy) MatchesInbound(pkt *Packet) bool // RFC 4301 5.2: src in Remote, dst in Local
+// ParsePacket is in packet.go; ParseSelector and the Selector methods in
+// selector.go; AutoPriority in priority.go; DB and Policy.MatchesInbound in
+// db.go.
