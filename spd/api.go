@@ -35,8 +35,8 @@ type Policy struct {
 
 // Packet is what a lookup needs from an IP packet (see ParsePacket).
 type Packet struct {
-	Src, Dst         netip.Addr
-	Proto            uint8
+	Src, Dst netip.Addr
+	Proto    uint8
 	// SrcPort and DstPort are zero when the protocol has no ports or the
 	// packet is a non-first fragment; for ICMP and ICMPv6 both hold
 	// type<<8 | code (see ParsePacket).
