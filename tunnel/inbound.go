@@ -13,6 +13,7 @@ import (
 // them (RFC 3948 2.2) and hands ESP packets on.
 func (t *Tunnel) routineReceive(c batchConn) {
 	defer t.readers.Done()
+	ws := newWorkerState()
 	for {
 		b := t.getBatch(t.inPool)
 		if b == nil {
@@ -33,7 +34,7 @@ func (t *Tunnel) routineReceive(c batchConn) {
 		}
 		b.n = n
 		t.classifyInbound(b, c)
-		t.dispatch(b, t.inQ)
+		t.dispatch(b, t.inQ, ws)
 	}
 }
 

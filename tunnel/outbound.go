@@ -25,6 +25,7 @@ func newWorkerState() *workerState { return new(workerState) }
 // batches.
 func (t *Tunnel) routineReadTUN() {
 	defer t.readers.Done()
+	ws := newWorkerState()
 	for {
 		b := t.getBatch(t.outPool)
 		if b == nil {
@@ -51,7 +52,7 @@ func (t *Tunnel) routineReadTUN() {
 		}
 		b.n = n
 		t.classifyOutbound(b)
-		t.dispatch(b, t.outQ)
+		t.dispatch(b, t.outQ, ws)
 	}
 }
 

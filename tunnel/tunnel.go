@@ -236,31 +236,45 @@ func (t *Tunnel) putBatch(b *batch) {
 	}
 }
 
-// dispatch hands the packets of b that are still on their way to the crypto
-// workers in chunks, and queues b for its in-order consumer.
-func (t *Tunnel) dispatch(b *batch, ordered chan *batch) {
+// dispatch queues b for its in-order consumer and has its packets sealed or
+// opened: the calling reader takes the last chunk itself, the crypto workers
+// the others. A batch of a few packets never leaves the reader, which saves
+// two goroutine wake-ups per batch at low rates.
+func (t *Tunnel) dispatch(b *batch, ordered chan *batch, w *workerState) {
 	live := 0
 	for i := 0; i < b.n; i++ {
 		if b.verdict[i] == verdictOK {
 			live++
 		}
 	}
-	chunks := 0
-	if live > 0 {
-		per := (b.n + t.opts.Workers - 1) / t.opts.Workers
-		if per < 8 {
-			per = 8
-		}
-		chunks = (b.n + per - 1) / per
-		b.pending.Store(int32(chunks))
+	if live == 0 {
+		b.done <- struct{}{}
 		ordered <- b
-		for lo := 0; lo < b.n; lo += per {
-			t.workQ <- work{b: b, lo: lo, hi: min(lo+per, b.n)}
-		}
 		return
 	}
-	b.done <- struct{}{}
+	per := max((b.n+t.opts.Workers)/(t.opts.Workers+1), minChunk)
+	chunks := (b.n + per - 1) / per
+	b.pending.Store(int32(chunks))
 	ordered <- b
+	lo := 0
+	for ; lo+per < b.n; lo += per {
+		t.workQ <- work{b: b, lo: lo, hi: lo + per}
+	}
+	t.process(work{b: b, lo: lo, hi: b.n}, w)
+}
+
+// minChunk is the fewest packets worth handing to another goroutine.
+const minChunk = 8
+
+func (t *Tunnel) process(w work, s *workerState) {
+	if w.b.outbound {
+		t.sealRange(w.b, w.lo, w.hi, s)
+	} else {
+		t.openRange(w.b, w.lo, w.hi, s)
+	}
+	if w.b.pending.Add(-1) == 0 {
+		w.b.done <- struct{}{}
+	}
 }
 
 // routineCrypto seals and opens chunks of batches. Each worker owns its
@@ -269,14 +283,7 @@ func (t *Tunnel) routineCrypto() {
 	defer t.wg.Done()
 	s := newWorkerState()
 	for w := range t.workQ {
-		if w.b.outbound {
-			t.sealRange(w.b, w.lo, w.hi, s)
-		} else {
-			t.openRange(w.b, w.lo, w.hi, s)
-		}
-		if w.b.pending.Add(-1) == 0 {
-			w.b.done <- struct{}{}
-		}
+		t.process(w, s)
 	}
 }
 
