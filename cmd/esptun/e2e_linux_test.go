@@ -205,6 +205,23 @@ func (l *lab) captureESP(t *testing.T, count int, wantReplies bool) [][]byte {
 	return pkts[:count]
 }
 
+// sendAgain sends a captured ESP-in-UDP packet again from g, unchanged but
+// for the UDP checksum: the capture holds the sender's offloaded partial
+// sum, which the receiving kernel would reject before esptun sees the
+// datagram.
+func sendAgain(t *testing.T, g *gateway, pkt []byte) {
+	t.Helper()
+	p := append([]byte(nil), pkt...)
+	u, ok := netns.ParseUDP(p)
+	if !ok {
+		t.Fatal("captured packet is not UDP")
+	}
+	netns.FixUDPChecksum(p, u)
+	if err := g.ns.SendRawIP(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestReplay sends ESP packets that B has already accepted again, from A's
 // address and port: B must drop each one and count it as a replay on its
 // inbound SA (RFC 4303 3.4.3), and nothing else.
@@ -215,11 +232,9 @@ func TestReplay(t *testing.T) {
 
 	before := l.b.sa(t, "in", spiAB)
 	for _, p := range pkts {
-		if err := l.a.ns.SendRawIP(p); err != nil {
-			t.Fatal(err)
-		}
+		sendAgain(t, l.a, p)
 	}
-	after := l.b.sa(t, "in", spiAB)
+	var after SAStatus
 	waitCounter(func() uint64 { after = l.b.sa(t, "in", spiAB); return after.Drops.Replay }, before.Drops.Replay+count, 3*time.Second, 300*time.Millisecond)
 	after = l.b.sa(t, "in", spiAB)
 	if got := after.Drops.Replay - before.Drops.Replay; got != count {
@@ -250,7 +265,7 @@ func TestTamper(t *testing.T) {
 			t.Fatal("captured packet is not UDP")
 		}
 		mutate(u.Payload)
-		netns.ZeroUDPChecksum(p, u) // let the kernel hand the changed datagram to esptun
+		netns.FixUDPChecksum(p, u) // let the kernel hand the changed datagram to esptun
 		if err := l.a.ns.SendRawIP(p); err != nil {
 			t.Fatal(err)
 		}
@@ -300,9 +315,7 @@ func TestTamper(t *testing.T) {
 		// The untouched originals are still acceptable: the failed ICVs
 		// must not have moved the window.
 		for _, p := range pkts {
-			if err := l.a.ns.SendRawIP(p); err != nil {
-				t.Fatal(err)
-			}
+			sendAgain(t, l.a, p)
 		}
 		waitCounter(func() uint64 { after = l.b.sa(t, "in", spiAB); return after.Packets }, before.Packets+2, 3*time.Second, 100*time.Millisecond)
 		if got := after.Packets - before.Packets; got != 2 {

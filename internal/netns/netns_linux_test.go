@@ -91,11 +91,13 @@ func TestPingCaptureRawSend(t *testing.T) {
 	if len(pkts) != 1 {
 		t.Fatalf("captured %d packets, want 1", len(pkts))
 	}
-	// Send it again, with one payload byte changed and no UDP checksum.
+	// Send it again, with one payload byte changed and the UDP checksum
+	// recomputed (the capture holds only the offloaded partial sum): the
+	// receiving kernel checks it, so the datagram arrives only if it is right.
 	p := pkts[0]
 	u, _ := ParseUDP(p)
 	u.Payload[0] = 'j'
-	ZeroUDPChecksum(p, u)
+	FixUDPChecksum(p, u)
 	if err := a.SendRawIP(p); err != nil {
 		t.Fatal(err)
 	}

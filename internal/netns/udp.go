@@ -61,9 +61,33 @@ func ParseUDP(pkt []byte) (u UDP, ok bool) {
 	return u, true
 }
 
-// ZeroUDPChecksum clears the UDP checksum of an IPv4 packet whose header
-// ParseUDP read, so that a packet changed on purpose still reaches the UDP
-// socket (RFC 768: zero means no checksum; RFC 3948 allows it for ESP).
-func ZeroUDPChecksum(pkt []byte, u UDP) {
-	pkt[u.HeaderLen+6], pkt[u.HeaderLen+7] = 0, 0
+// FixUDPChecksum recomputes the UDP checksum of pkt, an IPv4 or IPv6
+// packet that ParseUDP read into u. Captured packets need it before they
+// are sent again: a sender that offloads checksums hands the veth, and so
+// the packet tap, only the pseudo-header sum, and a packet changed on
+// purpose must still reach the UDP socket behind the port.
+func FixUDPChecksum(pkt []byte, u UDP) {
+	h := pkt[u.HeaderLen : u.HeaderLen+8+len(u.Payload)]
+	h[6], h[7] = 0, 0
+	var sum uint32
+	add := func(b []byte) {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+		if len(b)%2 == 1 {
+			sum += uint32(b[len(b)-1]) << 8
+		}
+	}
+	add(u.Src.Addr().AsSlice())
+	add(u.Dst.Addr().AsSlice())
+	sum += ipProtoUDP + uint32(len(h))
+	add(h)
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	c := ^uint16(sum)
+	if c == 0 {
+		c = 0xffff // RFC 768: a computed zero is sent as all ones
+	}
+	binary.BigEndian.PutUint16(h[6:8], c)
 }
