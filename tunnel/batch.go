@@ -35,6 +35,7 @@ type batch struct {
 	srcs     []netip.AddrPort
 	verdict  []sad.DropReason // verdictOK, or why packet i is dropped
 	out      [][]byte         // scratch for the sender / TUN writer
+	held     []*sad.SA        // SAs acquired for this batch (see hold)
 
 	pending atomic.Int32  // crypto chunks not yet done
 	done    chan struct{} // receives once when pending reaches zero
@@ -60,6 +61,7 @@ func newBatch(size int, outbound bool) *batch {
 		srcs:     make([]netip.AddrPort, size),
 		verdict:  make([]sad.DropReason, size),
 		out:      make([][]byte, 0, size),
+		held:     make([]*sad.SA, 0, size),
 		done:     make(chan struct{}, 1),
 	}
 	for i := range b.bufs {
@@ -68,9 +70,33 @@ func newBatch(size int, outbound bool) *batch {
 	return b
 }
 
-// reset prepares b for reuse: the SA pointers are cleared so that a dead SA
-// is not kept alive by an idle batch.
+// hold acquires sa for the lifetime of the batch, so that a concurrent
+// Delete cannot wipe its keys while a worker still uses them. It reports
+// false when the SA is dead.
+func (b *batch) hold(sa *sad.SA) bool {
+	if n := len(b.held); n > 0 && b.held[n-1] == sa {
+		return true
+	}
+	for _, h := range b.held {
+		if h == sa {
+			return true
+		}
+	}
+	if !sa.Acquire() {
+		return false
+	}
+	b.held = append(b.held, sa)
+	return true
+}
+
+// reset prepares b for reuse: the SAs it held are released and the SA
+// pointers cleared so that a dead SA is not kept alive by an idle batch.
 func (b *batch) reset() {
+	for i, sa := range b.held {
+		sa.Release()
+		b.held[i] = nil
+	}
+	b.held = b.held[:0]
 	for i := 0; i < b.n; i++ {
 		b.sas[i] = nil
 		b.pkts[i] = nil

@@ -76,7 +76,7 @@ func (t *Tunnel) classifyInbound(b *batch, c batchConn) {
 			sadb.GlobalDrop(sad.DropNoSA, 1)
 			continue
 		}
-		if sa.Dead() {
+		if !b.hold(sa) {
 			b.verdict[i] = sad.DropExpired
 			sa.Drop(sad.DropExpired, 1)
 			continue

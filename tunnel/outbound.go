@@ -90,7 +90,7 @@ func (t *Tunnel) classifyOutbound(b *batch) {
 			sadb.GlobalDrop(sad.DropNoSA, 1)
 			continue
 		}
-		if sa.Dead() {
+		if !b.hold(sa) {
 			b.verdict[i] = sad.DropExpired
 			sa.Drop(sad.DropExpired, 1)
 			continue
