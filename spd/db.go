@@ -22,12 +22,12 @@ import (
 // are shared with the snapshot: they must not be modified afterwards
 // (Remove and Add a changed copy instead).
 //
-// Index: per address family and per distinct remote prefix length, a map from
-// the masked remote prefix to the policies with that remote selector, in
-// order. A lookup masks the destination once per distinct length, so its cost
-// grows with the number of distinct remote prefix lengths, not with the
-// number of policies. The maps are split into shards so that Add and Remove
-// copy a few hundred entries, not the whole table.
+// Index: per address family and per distinct remote prefix length, a hash
+// table from the masked remote prefix to the policies with that remote
+// selector, in order. A lookup masks the destination once per distinct
+// length, so its cost grows with the number of distinct remote prefix
+// lengths, not with the number of policies. The tables are split into shards
+// so that Add and Remove copy a few hundred entries, not the whole table.
 type DB struct {
 	snap atomic.Pointer[snapshot]
 
@@ -51,7 +51,128 @@ type lenTable struct {
 	bits   int   // prefix length in 128-bit terms (IPv4 lengths + 96)
 	minOrd order // no entry orders before this (a lower bound after removals)
 	n      int   // number of entries
-	shards [numShards]map[addrKey][]entry
+	shards [numShards]hashShard
+}
+
+// hashShard is an immutable open-addressing hash table (linear probing, at
+// most half full) from masked prefix to entries. A key with several entries
+// has several slots, inserted in order, so the probe sequence meets them in
+// order. A slot is one cache line: a lookup that hits touches the shard
+// header and one or two slots, and follows no further pointer.
+type hashShard struct {
+	slots []slot // len is 0 or a power of two
+}
+
+type slot struct {
+	key addrKey
+	e   entry // e.pol == nil: empty slot
+}
+
+// rebuild returns a new shard holding sh's entries whose policy is not in
+// removed, merged with added (each bucket sorted by order). It walks sh in
+// probe order, cluster by cluster, so that every key's entries are inserted,
+// and thus probed, in order.
+func (sh *hashShard) rebuild(removed map[*Policy]bool, added map[addrKey][]entry) hashShard {
+	n := 0
+	for _, s := range sh.slots {
+		if s.e.pol != nil && !removed[s.e.pol] {
+			n++
+		}
+	}
+	for _, es := range added {
+		n += len(es)
+	}
+	if n == 0 {
+		return hashShard{}
+	}
+	size := 4
+	for size < 2*n {
+		size <<= 1
+	}
+	if len(removed) == 0 && size == len(sh.slots) && sh.appendable(added) {
+		// Common case of Add: copy the slots, probe in the new entries.
+		out := hashShard{slots: slices.Clone(sh.slots)}
+		for k, es := range added {
+			for _, e := range es {
+				out.put(k, e)
+			}
+		}
+		return out
+	}
+	out := hashShard{slots: make([]slot, size)}
+	put := out.put
+	if len(sh.slots) > 0 {
+		// Start right after an empty slot: a cluster never wraps past it.
+		mask := len(sh.slots) - 1
+		start := 0
+		for sh.slots[start].e.pol != nil {
+			start++
+		}
+		for j := 1; j <= len(sh.slots); j++ {
+			s := &sh.slots[(start+j)&mask]
+			if s.e.pol == nil || removed[s.e.pol] {
+				continue
+			}
+			// Added entries that order before this one go first.
+			if es := added[s.key]; len(es) > 0 {
+				i := 0
+				for i < len(es) && es[i].ord < s.e.ord {
+					put(s.key, es[i])
+					i++
+				}
+				added[s.key] = es[i:]
+			}
+			put(s.key, s.e)
+		}
+	}
+	for k, es := range added {
+		for _, e := range es {
+			put(k, e)
+		}
+	}
+	return out
+}
+
+// put inserts e under k at the end of k's probe sequence; sh has room.
+func (sh *hashShard) put(k addrKey, e entry) {
+	mask := uint64(len(sh.slots) - 1)
+	i := k.hash() & mask
+	for sh.slots[i].e.pol != nil {
+		i = (i + 1) & mask
+	}
+	sh.slots[i] = slot{key: k, e: e}
+}
+
+// appendable reports whether every added entry orders after all of sh's
+// entries under the same key, so that put keeps each key's probe order.
+func (sh *hashShard) appendable(added map[addrKey][]entry) bool {
+	if len(sh.slots) == 0 {
+		return true
+	}
+	mask := uint64(len(sh.slots) - 1)
+	for k, es := range added {
+		for i := k.hash() & mask; sh.slots[i].e.pol != nil; i = (i + 1) & mask {
+			if sh.slots[i].key == k && sh.slots[i].e.ord > es[0].ord {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// count returns the number of entries of policy p under key k.
+func (sh *hashShard) count(k addrKey, p *Policy) int {
+	if len(sh.slots) == 0 {
+		return 0
+	}
+	n := 0
+	mask := uint64(len(sh.slots) - 1)
+	for i := k.hash() & mask; sh.slots[i].e.pol != nil; i = (i + 1) & mask {
+		if sh.slots[i].key == k && sh.slots[i].e.pol == p {
+			n++
+		}
+	}
+	return n
 }
 
 // order is a policy's place in the SPD: Priority, then ID.
@@ -60,17 +181,58 @@ type order uint64
 func orderOf(p *Policy) order { return order(p.Priority)<<32 | order(p.ID) }
 
 // entry is one remote selector of one policy. Its prefix is the bucket's
-// key, so only protocol and ports are left to check.
+// key, so only protocol and ports are left to check. When the policy has one
+// local selector, the entry carries it too, so that a lookup needs no
+// pointer chasing until it has found its policy.
 type entry struct {
-	ord      order
-	pol      *Policy
-	proto    uint8
-	portLow  uint16
-	portHigh uint16
+	ord       order
+	pol       *Policy
+	local     addrKey // the local selector's masked prefix, if oneLocal
+	localBits uint8   // its length in 128-bit terms
+	localV6   bool
+	oneLocal  bool
+	proto     uint8 // protocol of both selectors if oneLocal, else of the remote one
+	lPortLow  uint16
+	lPortHigh uint16
+	rPortLow  uint16
+	rPortHigh uint16
 }
 
-func (e *entry) matches(proto uint8, port uint16) bool {
-	return e.proto == 0 || (e.proto == proto && port >= e.portLow && port <= e.portHigh)
+func newEntry(p *Policy, ord order, remote Selector) entry {
+	e := entry{ord: ord, pol: p, proto: remote.Proto, rPortLow: remote.PortLow, rPortHigh: remote.PortHigh}
+	if remote.Proto == 0 {
+		e.rPortLow, e.rPortHigh = 0, 0xffff
+	}
+	if len(p.Local) == 1 {
+		l := p.Local[0]
+		if l.Proto == 0 || remote.Proto == 0 || l.Proto == remote.Proto {
+			e.oneLocal = true
+			_, bits, k := selectorPlace(l)
+			e.local, e.localBits, e.localV6 = k, uint8(bits), !l.Prefix.Addr().Is4()
+			e.lPortLow, e.lPortHigh = l.PortLow, l.PortHigh
+			if l.Proto == 0 {
+				e.lPortLow, e.lPortHigh = 0, 0xffff
+			}
+			e.proto = max(l.Proto, remote.Proto)
+		}
+	}
+	return e
+}
+
+// matches checks protocol, ports and the local side of p, whose destination
+// is known to be within the remote prefix; src is p.Src as a key.
+func (e *entry) matches(p *Packet, src addrKey, srcV6 bool) bool {
+	if e.proto != 0 && e.proto != p.Proto {
+		return false
+	}
+	if p.DstPort < e.rPortLow || p.DstPort > e.rPortHigh {
+		return false
+	}
+	if !e.oneLocal {
+		return matchAny(e.pol.Local, p.Src, p.Proto, p.SrcPort)
+	}
+	return srcV6 == e.localV6 && src.mask(int(e.localBits)) == e.local &&
+		p.SrcPort >= e.lPortLow && p.SrcPort <= e.lPortHigh
 }
 
 // addrKey is a masked address as two big-endian halves (IPv4 as IPv4-mapped).
@@ -92,9 +254,13 @@ func (k addrKey) mask(bits int) addrKey {
 	return k
 }
 
-func (k addrKey) shard() int {
-	h := (k.hi ^ k.lo) * 0x9e3779b97f4a7c15
-	return int(h >> 56)
+// hash mixes both halves of k (splitmix64's finaliser): the top byte picks
+// the shard, the low bits the slot.
+func (k addrKey) hash() uint64 {
+	h := k.hi ^ k.lo*0x9e3779b97f4a7c15
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	return h ^ h>>31
 }
 
 func family(a netip.Addr) int {
@@ -111,14 +277,14 @@ func family(a netip.Addr) int {
 // counts it. It never blocks and never allocates.
 func (db *DB) LookupOutbound(p *Packet) *Policy {
 	s := db.snap.Load()
-	if s == nil || !p.Dst.IsValid() {
+	if s == nil || !p.Dst.IsValid() || !p.Src.IsValid() {
 		return nil
 	}
 	fi := s.fam[family(p.Dst)]
 	if fi == nil {
 		return nil
 	}
-	dst := keyOf(p.Dst)
+	dst, src, srcV6 := keyOf(p.Dst), keyOf(p.Src), !p.Src.Is4()
 	var best *Policy
 	bestOrd := order(math.MaxUint64)
 	for _, t := range fi.tables {
@@ -126,14 +292,25 @@ func (db *DB) LookupOutbound(p *Packet) *Policy {
 			break // tables are sorted by minOrd
 		}
 		k := dst.mask(t.bits)
-		bucket := t.shards[k.shard()][k]
-		for i := range bucket {
-			e := &bucket[i]
-			if e.ord >= bestOrd {
+		h := k.hash()
+		slots := t.shards[h>>56].slots
+		if len(slots) == 0 {
+			continue
+		}
+		mask := uint64(len(slots) - 1)
+		for i := h & mask; ; i = (i + 1) & mask {
+			s := &slots[i]
+			if s.e.pol == nil {
 				break
 			}
-			if e.matches(p.Proto, p.DstPort) && matchAny(e.pol.Local, p.Src, p.Proto, p.SrcPort) {
-				best, bestOrd = e.pol, e.ord
+			if s.key != k {
+				continue
+			}
+			if s.e.ord >= bestOrd {
+				break // the key's later slots order after this one
+			}
+			if s.e.matches(p, src, srcV6) {
+				best, bestOrd = s.e.pol, s.e.ord
 				break
 			}
 		}
@@ -250,11 +427,15 @@ func (db *DB) Remove(id uint32) {
 
 // builder derives a new snapshot from an old one, copying on write only the
 // parts it changes: the family indexes, the length tables and the shards it
-// touches. Buckets (entry slices) are never modified in place.
+// touches. Changes to a shard are collected and applied by finish, which
+// rebuilds each touched shard once.
 type builder struct {
-	s     *snapshot
-	owned map[any]bool // *famIndex, *lenTable and shardRef created by this builder
-	dirty [2]bool      // family whose tables need sorting
+	s       *snapshot
+	owned   map[any]bool                     // *famIndex and *lenTable created by this builder
+	added   map[shardRef]map[addrKey][]entry // new entries per touched shard, sorted by order
+	removed map[*Policy]bool                 // policies whose entries go
+	touched map[shardRef]bool
+	dirty   [2]bool // family whose tables need sorting
 }
 
 type shardRef struct {
@@ -263,7 +444,13 @@ type shardRef struct {
 }
 
 func newBuilder(old *snapshot) *builder {
-	b := &builder{s: &snapshot{}, owned: make(map[any]bool)}
+	b := &builder{
+		s:       &snapshot{},
+		owned:   make(map[any]bool),
+		added:   make(map[shardRef]map[addrKey][]entry),
+		removed: make(map[*Policy]bool),
+		touched: make(map[shardRef]bool),
+	}
 	if old != nil {
 		*b.s = *old
 	}
@@ -310,20 +497,8 @@ func (b *builder) tableFor(f, bits int, create bool) *lenTable {
 	return t
 }
 
-// shardFor returns shard i of t, owned by the builder.
-func (b *builder) shardFor(t *lenTable, i int) map[addrKey][]entry {
-	ref := shardRef{t, i}
-	if !b.owned[ref] {
-		m := make(map[addrKey][]entry, len(t.shards[i])+1)
-		for k, v := range t.shards[i] {
-			m[k] = v
-		}
-		t.shards[i] = m
-		b.owned[ref] = true
-	}
-	return t.shards[i]
-}
-
+// selectorPlace returns the family index, 128-bit prefix length and masked
+// key of a selector's prefix.
 func selectorPlace(s Selector) (f, bits int, k addrKey) {
 	f = family(s.Prefix.Addr())
 	bits = s.Prefix.Bits()
@@ -338,7 +513,12 @@ func (b *builder) add(p *Policy) {
 	for _, rs := range p.Remote {
 		f, bits, k := selectorPlace(rs)
 		t := b.tableFor(f, bits, true)
-		m := b.shardFor(t, k.shard())
+		ref := shardRef{t, int(k.hash() >> 56)}
+		m := b.added[ref]
+		if m == nil {
+			m = make(map[addrKey][]entry)
+			b.added[ref] = m
+		}
 		old := m[k]
 		i, _ := slices.BinarySearchFunc(old, ord, func(e entry, o order) int {
 			if e.ord <= o {
@@ -346,42 +526,42 @@ func (b *builder) add(p *Policy) {
 			}
 			return 1
 		})
-		e := entry{ord: ord, pol: p, proto: rs.Proto, portLow: rs.PortLow, portHigh: rs.PortHigh}
-		m[k] = slices.Insert(slices.Clip(old), i, e)
+		m[k] = slices.Insert(old, i, newEntry(p, ord, rs))
+		b.touched[ref] = true
 		t.n++
 		t.minOrd = min(t.minOrd, ord)
 		b.dirty[f] = true
 	}
 }
 
+// remove drops p's entries. It must not be mixed with add in one builder.
 func (b *builder) remove(p *Policy) {
+	b.removed[p] = true
+	type place struct {
+		t *lenTable
+		k addrKey
+	}
+	seen := make(map[place]bool)
 	for _, rs := range p.Remote {
 		f, bits, k := selectorPlace(rs)
 		t := b.tableFor(f, bits, false)
-		if t == nil {
+		if t == nil || seen[place{t, k}] {
 			continue
 		}
-		m := b.shardFor(t, k.shard())
-		old := m[k]
-		kept := make([]entry, 0, len(old))
-		for _, e := range old {
-			if e.pol != p {
-				kept = append(kept, e)
-			}
-		}
-		t.n -= len(old) - len(kept)
-		if len(kept) == 0 {
-			delete(m, k)
-		} else {
-			m[k] = kept
-		}
+		seen[place{t, k}] = true
+		ref := shardRef{t, int(k.hash() >> 56)}
+		t.n -= t.shards[ref.i].count(k, p)
+		b.touched[ref] = true
 		b.dirty[f] = true
 	}
 }
 
-// finish drops empty tables, orders tables by minOrd and returns the
-// snapshot, which must not be changed afterwards.
+// finish rebuilds the edited shards, drops empty tables, orders tables by
+// minOrd and returns the snapshot, which must not be changed afterwards.
 func (b *builder) finish() *snapshot {
+	for ref := range b.touched {
+		ref.t.shards[ref.i] = ref.t.shards[ref.i].rebuild(b.removed, b.added[ref])
+	}
 	for f, d := range b.dirty {
 		if !d {
 			continue
