@@ -180,7 +180,7 @@ type order uint64
 
 func orderOf(p *Policy) order { return order(p.Priority)<<32 | order(p.ID) }
 
-// entry is one remote selector of one policy. Its prefix is the bucket's
+// entry is one remote selector of one policy. Its prefix is the slot's
 // key, so only protocol and ports are left to check. When the policy has one
 // local selector, the entry carries it too, so that a lookup needs no
 // pointer chasing until it has found its policy.

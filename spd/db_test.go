@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 func policy(id, prio uint32, a Action, local, remote []string) *Policy {
@@ -411,5 +412,12 @@ func BenchmarkAdd(b *testing.B) {
 		}
 		db.Remove(id)
 		id++
+	}
+}
+
+// TestSlotSize keeps a slot within one cache line.
+func TestSlotSize(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n > 64 {
+		t.Errorf("slot is %d bytes, want at most 64", n)
 	}
 }
