@@ -12,7 +12,8 @@ const (
 )
 
 // Selector is one traffic selector: a prefix with an optional IP protocol
-// (0 = any) and port range (the whole range 0-65535 = any). Its text form is
+// (0 = any) and port range (the whole range 0-65535 = any; ignored when the
+// protocol is any, so Selector{Prefix: p} matches all of p). Its text form is
 // swanctl's: "10.0.0.0/24", "10.0.0.1/32[tcp/443]", "::/0[udp/500-600]",
 // "10.0.0.0/8[icmp]", "dynamic" is resolved by the config layer.
 type Selector struct {
