@@ -121,30 +121,35 @@ echo "== ESP seal/open against the raw AEAD (go test -bench ./esp/)"
 (cd "$root" && go test -run '^$' -bench 'Seal|Open|RawAEAD' -benchmem ./esp/) | tee "$work/esp-bench.txt"
 
 # Benchmark lines look like
-#   BenchmarkSeal/aes128gcm16/1400-2   1000000   1234 ns/op   1134.5 MB/s   0 B/op   0 allocs/op
-# Key them by kind (Seal, Open, RawAEAD) and the rest of the name without
-# the size and GOMAXPROCS suffix; keep the 1400-byte ones.
+#   BenchmarkSeal/aes128gcm16/1400-2               ...   812 ns/op   1724 MB/s   0 B/op   0 allocs/op
+#   BenchmarkRawAEAD/aes128gcm16/1400/seal-2       ...   700 ns/op   ...
+# Key them by kind (Seal, Open, RawAEAD seal and open) and suite, keep the
+# 1400-byte ones, and compare ESP with the bare AEAD call it wraps.
 espjson=$(awk '
 	/^Benchmark/ {
 		name = $1; sub(/-[0-9]+$/, "", name)
-		if (name !~ /(^|\/|_|=)1400($|\/)/) next
+		if (name !~ /\/(size=)?1400(\/|$)/) next
 		kind = name; sub(/^Benchmark/, "", kind); sub(/\/.*/, "", kind)
-		rest = name; sub(/^[^\/]*\/?/, "", rest); gsub(/(^|\/)(size=)?1400(\/|$)/, "/", rest); gsub(/^\/|\/$/, "", rest)
-		if (rest == "") rest = "default"
+		rest = name; sub(/^[^\/]*\//, "", rest)
+		if (kind == "RawAEAD") {
+			if (rest ~ /\/seal$/) kind = "RawSeal"; else if (rest ~ /\/open$/) kind = "RawOpen"; else kind = "RawSeal"
+			sub(/\/(seal|open)$/, "", rest)
+		}
+		sub(/\/(size=)?1400$/, "", rest)
 		for (i = 2; i < NF; i++) if ($(i+1) == "ns/op") ns[kind, rest] = $i
 		suites[rest] = 1
 	}
+	function num(v) { return v == "" ? "null" : v }
+	function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "null" }
+	function cell(v) { return (v == "" || v == "null") ? "-" : v }
 	END {
-		printf "%-24s %12s %12s %12s %10s %10s\n", "suite @1400B", "seal ns/op", "open ns/op", "raw ns/op", "seal/raw", "open/raw" > "/dev/stderr"
+		printf "\n%-18s %10s %10s %9s %10s %10s %9s\n", "ns/op @1400B", "ESP seal", "raw seal", "ratio", "ESP open", "raw open", "ratio" > "/dev/stderr"
 		sep = ""
 		for (s in suites) {
-			seal = ns["Seal", s]; open = ns["Open", s]; raw = ns["RawAEAD", s]
-			sr = (raw > 0 && seal > 0) ? sprintf("%.2f", seal / raw) : "n/a"
-			or = (raw > 0 && open > 0) ? sprintf("%.2f", open / raw) : "n/a"
-			printf "%-24s %12s %12s %12s %10s %10s\n", s, seal, open, raw, sr, or > "/dev/stderr"
-			printf "%s{\"suite\":\"%s\",\"seal_ns\":%s,\"open_ns\":%s,\"raw_aead_ns\":%s,\"seal_over_raw\":%s,\"open_over_raw\":%s}", sep, s, \
-				(seal == "" ? "null" : seal), (open == "" ? "null" : open), (raw == "" ? "null" : raw), \
-				(sr == "n/a" ? "null" : sr), (or == "n/a" ? "null" : or)
+			seal = ns["Seal", s]; rseal = ns["RawSeal", s]; open = ns["Open", s]; ropen = ns["RawOpen", s]
+			printf "%-18s %10s %10s %9s %10s %10s %9s\n", s, cell(seal), cell(rseal), cell(ratio(seal, rseal)), cell(open), cell(ropen), cell(ratio(open, ropen)) > "/dev/stderr"
+			printf "%s{\"suite\":\"%s\",\"seal_ns\":%s,\"raw_seal_ns\":%s,\"seal_over_raw\":%s,\"open_ns\":%s,\"raw_open_ns\":%s,\"open_over_raw\":%s}", \
+				sep, s, num(seal), num(rseal), ratio(seal, rseal), num(open), num(ropen), ratio(open, ropen)
 			sep = ","
 		}
 	}' "$work/esp-bench.txt")
