@@ -6,7 +6,9 @@ import (
 	"testing"
 )
 
-func tf(typ uint8, id uint16, keyLen uint16) Transform { return Transform{Type: typ, ID: id, KeyLen: keyLen} }
+func tf(typ uint8, id uint16, keyLen uint16) Transform {
+	return Transform{Type: typ, ID: id, KeyLen: keyLen}
+}
 
 var (
 	tAES128GCM = tf(TransformENCR, EncrAESGCM16, 128)
