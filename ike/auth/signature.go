@@ -272,7 +272,7 @@ func parseAlgorithmIdentifier(der []byte) (SignatureScheme, int, error) {
 	// Either form is accepted for all three, as other implementations
 	// are known to differ.
 	if !seq.Empty() {
-		if !seq.ReadASN1(nil, casn1.NULL) || !seq.Empty() {
+		if !readNULL(&seq) || !seq.Empty() {
 			return 0, 0, fmt.Errorf("%w: unexpected parameters for %s", ErrMalformed, s)
 		}
 	}
@@ -364,11 +364,17 @@ func readHashAlgorithmIdentifier(in *cryptobyte.String) (crypto.Hash, bool) {
 	if !in.ReadASN1(&seq, casn1.SEQUENCE) || !seq.ReadASN1ObjectIdentifier(&oid) {
 		return 0, false
 	}
-	if !seq.Empty() && (!seq.ReadASN1(nil, casn1.NULL) || !seq.Empty()) {
+	if !seq.Empty() && (!readNULL(&seq) || !seq.Empty()) {
 		return 0, false
 	}
 	h := hashFromOID(oid)
 	return h, h != 0
+}
+
+// readNULL reads an ASN.1 NULL, which has no content.
+func readNULL(in *cryptobyte.String) bool {
+	var v cryptobyte.String
+	return in.ReadASN1(&v, casn1.NULL) && v.Empty()
 }
 
 // keyKindOf classifies a public key; RSA keys fit both RSA kinds.
