@@ -300,6 +300,15 @@ func (p *TS) Type() PayloadType {
 
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 
+// nz returns nil for an empty slice, so that decoded payloads compare equal
+// to ones built with nil fields and callers can test fields against nil.
+func nz(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // decodeBody decodes the body of one payload of type t (generic header
 // already consumed). It never panics.
 func decodeBody(t PayloadType, critical bool, next PayloadType, b []byte) (Payload, error) {
@@ -310,12 +319,12 @@ func decodeBody(t PayloadType, critical bool, next PayloadType, b []byte) (Paylo
 		if len(b) < 4 {
 			return nil, errSyntax(t, "short body")
 		}
-		return &KE{Group: be16(b), Data: b[4:]}, nil
+		return &KE{Group: be16(b), Data: nz(b[4:])}, nil
 	case PayloadIDi, PayloadIDr:
 		if len(b) < 4 {
 			return nil, errSyntax(t, "short body")
 		}
-		p := &ID{Initiator: t == PayloadIDi, IDType: IDType(b[0]), Data: b[4:]}
+		p := &ID{Initiator: t == PayloadIDi, IDType: IDType(b[0]), Data: nz(b[4:])}
 		if err := checkIDLen(p.IDType, len(p.Data)); err != "" {
 			return nil, errSyntax(t, err)
 		}
@@ -324,17 +333,17 @@ func decodeBody(t PayloadType, critical bool, next PayloadType, b []byte) (Paylo
 		if len(b) < 1 {
 			return nil, errSyntax(t, "short body")
 		}
-		return &Cert{Encoding: CertEncoding(b[0]), Data: b[1:]}, nil
+		return &Cert{Encoding: CertEncoding(b[0]), Data: nz(b[1:])}, nil
 	case PayloadCERTREQ:
 		if len(b) < 1 {
 			return nil, errSyntax(t, "short body")
 		}
-		return &CertReq{Encoding: CertEncoding(b[0]), Data: b[1:]}, nil
+		return &CertReq{Encoding: CertEncoding(b[0]), Data: nz(b[1:])}, nil
 	case PayloadAUTH:
 		if len(b) < 4 {
 			return nil, errSyntax(t, "short body")
 		}
-		return &Auth{Method: AuthMethod(b[0]), Data: b[4:]}, nil
+		return &Auth{Method: AuthMethod(b[0]), Data: nz(b[4:])}, nil
 	case PayloadNonce:
 		if len(b) < MinNonceLen || len(b) > MaxNonceLen {
 			return nil, errSyntax(t, "nonce not 16 to 256 octets")
@@ -351,17 +360,17 @@ func decodeBody(t PayloadType, critical bool, next PayloadType, b []byte) (Paylo
 		return &Notify{
 			Protocol:   ProtocolID(b[0]),
 			NotifyType: NotifyType(be16(b[2:])),
-			SPI:        b[4 : 4+spiSize : 4+spiSize],
-			Data:       b[4+spiSize:],
+			SPI:        nz(b[4 : 4+spiSize : 4+spiSize]),
+			Data:       nz(b[4+spiSize:]),
 		}, nil
 	case PayloadDelete:
 		return decodeDelete(b)
 	case PayloadVendorID:
-		return &VendorID{Data: b}, nil
+		return &VendorID{Data: nz(b)}, nil
 	case PayloadTSi, PayloadTSr:
 		return decodeTS(t, b)
 	case PayloadSK:
-		return &Encrypted{NextPayload: next, Body: b}, nil
+		return &Encrypted{NextPayload: next, Body: nz(b)}, nil
 	case PayloadSKF:
 		if len(b) < 4 {
 			return nil, errSyntax(t, "short body")
@@ -370,7 +379,7 @@ func decodeBody(t PayloadType, critical bool, next PayloadType, b []byte) (Paylo
 			FragmentNumber: be16(b),
 			TotalFragments: be16(b[2:]),
 			NextPayload:    next,
-			Body:           b[4:],
+			Body:           nz(b[4:]),
 		}
 		// RFC 7383 2.5: neither field is zero and the number does not
 		// exceed the total.
@@ -390,7 +399,7 @@ func decodeBody(t PayloadType, critical bool, next PayloadType, b []byte) (Paylo
 		// RFC 7296 3.2: reject the whole message.
 		return nil, &UnsupportedCriticalPayloadError{Type: t}
 	}
-	return &Unknown{T: t, Data: b}, nil
+	return &Unknown{T: t, Data: nz(b)}, nil
 }
 
 // checkIDLen returns a reason when an address identity has the wrong size.
@@ -448,7 +457,7 @@ func decodeSA(b []byte) (Payload, error) {
 		if spiSize > len(pb) {
 			return nil, errSyntax(t, "spi overruns proposal")
 		}
-		p.SPI = pb[:spiSize:spiSize]
+		p.SPI = nz(pb[:spiSize:spiSize])
 		pb = pb[spiSize:]
 		if nt > 0 {
 			p.Transforms = make([]Transform, nt)
@@ -499,7 +508,7 @@ func decodeTransform(tr *Transform, b []byte) error {
 			if 4+l > len(a) {
 				return errSyntax(t, "transform attribute overruns transform")
 			}
-			v, a = a[4:4+l:4+l], a[4+l:]
+			v, a = nz(a[4:4+l:4+l]), a[4+l:]
 		}
 		if at == AttrKeyLength {
 			// RFC 7296 3.3.5: Key Length is TV and appears once.
@@ -584,7 +593,7 @@ func decodeTS(t PayloadType, b []byte) (Payload, error) {
 			s.StartAddr = netip.AddrFrom16([16]byte(sb[8:24]))
 			s.EndAddr = netip.AddrFrom16([16]byte(sb[24:40]))
 		default:
-			s.Data = sb[4:]
+			s.Data = nz(sb[4:])
 			continue
 		}
 		s.StartPort = be16(sb[4:])
@@ -620,7 +629,7 @@ func decodeCP(b []byte) (Payload, error) {
 	for i := range cp.Attributes {
 		l := 4 + int(be16(b[2:]))
 		// RFC 7296 3.15.1: the R bit is ignored on receipt.
-		cp.Attributes[i] = CPAttribute{Type: CPAttrType(be16(b) & 0x7fff), Value: b[4:l:l]}
+		cp.Attributes[i] = CPAttribute{Type: CPAttrType(be16(b) & 0x7fff), Value: nz(b[4:l:l])}
 		b = b[l:]
 	}
 	return cp, nil
