@@ -3,6 +3,7 @@ package tunnel
 import (
 	"encoding/binary"
 	"errors"
+	"net/netip"
 
 	"github.com/esptun/esptun/esp"
 	"github.com/esptun/esptun/sad"
@@ -57,8 +58,8 @@ func (t *Tunnel) classifyInbound(b *batch, c batchConn) {
 			}
 			if len(p) >= 4 && binary.BigEndian.Uint32(p) == 0 {
 				t.nonESP.Add(1)
-				if h := t.opts.NonESP; h != nil {
-					h(p[4:], b.srcs[i], c.LocalAddr())
+				if h := t.opts.IKE; h != nil {
+					h(p[4:], b.srcs[i], c.LocalAddr(), true)
 				}
 				b.verdict[i] = verdictSilent
 				continue
@@ -157,9 +158,10 @@ func (t *Tunnel) routineWriteTUN() {
 
 // finisher is the TUN writer's scratch space.
 type finisher struct {
-	tally saTally
-	pkt   spd.Packet
-	pol   spd.Policy
+	lastPeer netip.AddrPort
+	tally    saTally
+	pkt      spd.Packet
+	pol      spd.Policy
 }
 
 // finishInbound applies the in-order checks to a decrypted batch and
@@ -203,6 +205,10 @@ func (t *Tunnel) finishInbound(b *batch, f *finisher) {
 		if !ok {
 			sa.Drop(sad.DropPolicy, 1)
 			continue
+		}
+		if sa.Encap && b.srcs[i] != f.lastPeer && t.opts.PeerMoved != nil && b.srcs[i] != sa.Peer() {
+			f.lastPeer = b.srcs[i]
+			t.peerMoved(sa, b.srcs[i])
 		}
 		start := cap(b.bufs[i]) - cap(inner)
 		b.out = append(b.out, b.bufs[i][start-tunWriteOffset:start+len(inner)])

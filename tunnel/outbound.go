@@ -86,6 +86,12 @@ func (t *Tunnel) classifyOutbound(b *batch) {
 		}
 		sa := sadb.Outbound(pol.ID)
 		if sa == nil {
+			// No SA yet: with trap policies IKE negotiates one and the
+			// packet waits for it (RFC 4301 5.1.1 acquire).
+			if t.acquire(pol.ID, p) {
+				b.verdict[i] = verdictSilent
+				continue
+			}
 			b.verdict[i] = sad.DropNoSA
 			sadb.GlobalDrop(sad.DropNoSA, 1)
 			continue

@@ -37,20 +37,36 @@ type Options struct {
 	SPD *spd.DB
 	SAD *sad.DB
 
-	// NonESP receives datagrams on the ESP-in-UDP port that start with the
-	// non-ESP marker (RFC 3948 2.2): IKE messages. pkt excludes the marker
-	// and is only valid during the call.
-	NonESP func(pkt []byte, src, local netip.AddrPort)
+	// IKEPort, if not zero, is the plain IKE port (usually 500): the
+	// tunnel opens it on every listen address and hands what arrives to
+	// IKE.
+	IKEPort uint16
+	// IKE receives IKE messages: datagrams on IKEPort (natt false), and
+	// datagrams on the ESP-in-UDP port that start with the non-ESP marker
+	// (RFC 3948 2.2, natt true; pkt excludes the marker). pkt is only valid
+	// during the call.
+	IKE func(pkt []byte, remote, local netip.AddrPort, natt bool)
+	// Acquire is called when an outbound packet matches a protect policy
+	// that has no SA yet. The packet waits in a small queue until Flush.
+	Acquire func(policyID uint32)
+	// PeerMoved is called when authenticated ESP arrives from another
+	// address than the SA's peer (a NAT rebinding, RFC 3948 / RFC 7296
+	// 2.23). It is called at most once per SA and batch.
+	PeerMoved func(sa *sad.SA, from netip.AddrPort)
 }
 
 // Tunnel is a running data path. Its methods are safe for concurrent use.
 type Tunnel struct {
-	opts    Options
-	log     *slog.Logger
-	tun     tun.Device
-	tunName string
-	osState *osConfig
-	conns   []batchConn
+	opts     Options
+	log      *slog.Logger
+	tun      tun.Device
+	tunName  string
+	osState  *osConfig
+	conns    []batchConn
+	ikeConns []batchConn // plain IKE sockets (IKEPort)
+	acq      acquireQueue
+	flushMu  sync.Mutex
+	flushWS  *workerState
 
 	outPool chan *batch
 	inPool  chan *batch
@@ -103,7 +119,9 @@ func New(o Options) (*Tunnel, error) {
 		inQ:     make(chan *batch, poolDepth),
 		closing: make(chan struct{}),
 		started: time.Now(),
+		flushWS: newWorkerState(),
 	}
+	t.acq.init()
 	for i := 0; i < poolDepth; i++ {
 		t.outPool <- newBatch(batchCap, true)
 		t.inPool <- newBatch(batchCap, false)
@@ -139,6 +157,10 @@ func New(o Options) (*Tunnel, error) {
 		t.readers.Add(1)
 		go t.routineReceive(c)
 	}
+	for _, c := range t.ikeConns {
+		t.readers.Add(1)
+		go t.routineReceiveIKE(c)
+	}
 	gso, gro := t.udpOffload()
 	t.log.Info("data path up", "tun", t.tunName, "mtu", o.MTU, "tun_offload", t.tunOffload(),
 		"udp_gso", gso, "udp_gro", gro, "workers", o.Workers, "sockets", len(t.conns))
@@ -160,6 +182,13 @@ func (t *Tunnel) openSockets() error {
 			return fmt.Errorf("tunnel: listen on %v: %w", netip.AddrPortFrom(a, t.opts.NATTPort), err)
 		}
 		t.conns = append(t.conns, c)
+		if t.opts.IKEPort != 0 {
+			ic, err := listenUDP(netip.AddrPortFrom(a, t.opts.IKEPort), ikeBatch)
+			if err != nil {
+				return fmt.Errorf("tunnel: listen on %v: %w", netip.AddrPortFrom(a, t.opts.IKEPort), err)
+			}
+			t.ikeConns = append(t.ikeConns, ic)
+		}
 		if t.opts.RawESP {
 			r, err := listenRawESP(a, batchCap)
 			if err != nil {
@@ -182,6 +211,9 @@ func isNoIPv6(err error) bool {
 
 func (t *Tunnel) closeSockets() {
 	for _, c := range t.conns {
+		c.Close()
+	}
+	for _, c := range t.ikeConns {
 		c.Close()
 	}
 }

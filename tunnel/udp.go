@@ -19,6 +19,10 @@ type batchConn interface {
 	// be sent are counted by the caller from the returned error; WriteBatch
 	// never retains bufs.
 	WriteBatch(bufs [][]byte, dst netip.AddrPort) error
+	// WriteOne sends one datagram. Unlike WriteBatch it may be called from
+	// any goroutine, concurrently with everything else; it is for control
+	// traffic (IKE, NAT keepalives), not for the data path.
+	WriteOne(b []byte, dst netip.AddrPort) error
 	// LocalAddr is the address the socket is bound to.
 	LocalAddr() netip.AddrPort
 	// Raw reports whether this is a raw ESP socket rather than ESP-in-UDP.

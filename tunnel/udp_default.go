@@ -54,6 +54,11 @@ func (c *stdConn) WriteBatch(bufs [][]byte, dst netip.AddrPort) error {
 	return first
 }
 
+func (c *stdConn) WriteOne(b []byte, dst netip.AddrPort) error {
+	_, err := c.uc.WriteToUDPAddrPort(b, dst)
+	return err
+}
+
 func (c *stdConn) LocalAddr() netip.AddrPort { return c.local }
 func (c *stdConn) Offload() (gso, gro bool)  { return false, false }
 func (c *stdConn) Raw() bool                 { return false }

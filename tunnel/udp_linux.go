@@ -426,3 +426,29 @@ func (c *linuxConn) writeChunk(bufs [][]byte, gso bool) error {
 	}
 	return c.werr
 }
+
+func (c *linuxConn) WriteOne(b []byte, dst netip.AddrPort) error {
+	var sa unix.Sockaddr
+	if c.is6 {
+		sa = &unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().Unmap().As4()}
+	}
+	if c.raw {
+		switch sa := sa.(type) {
+		case *unix.SockaddrInet4:
+			sa.Port = 0
+		case *unix.SockaddrInet6:
+			sa.Port = 0
+		}
+	}
+	var serr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), b, unix.MSG_DONTWAIT, sa)
+		return serr != unix.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}

@@ -1,0 +1,164 @@
+package tunnel
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+
+	"github.com/esptun/esptun/sad"
+)
+
+// ikeBatch is the read batch of the plain IKE sockets.
+const ikeBatch = 16
+
+// routineReceiveIKE reads the plain IKE port and hands every datagram to
+// the IKE handler.
+func (t *Tunnel) routineReceiveIKE(c batchConn) {
+	defer t.readers.Done()
+	bufs := make([][]byte, ikeBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, bufSize)
+	}
+	sizes := make([]int, ikeBatch)
+	srcs := make([]netip.AddrPort, ikeBatch)
+	local := c.LocalAddr()
+	for {
+		n, err := c.ReadBatch(bufs, 0, sizes, srcs)
+		if err != nil {
+			if t.isClosing() {
+				return
+			}
+			t.log.Error("IKE socket read failed; stopping this receiver", "local", local, "err", err)
+			return
+		}
+		for i := 0; i < n; i++ {
+			if h := t.opts.IKE; h != nil {
+				h(bufs[i][:sizes[i]], srcs[i], local, false)
+			}
+		}
+	}
+}
+
+// connForIKE picks the socket for an IKE message: the plain IKE port or the
+// NAT-T port, of the remote's family, bound to local if one is.
+func (t *Tunnel) connForIKE(local, remote netip.AddrPort, natt bool) batchConn {
+	list := t.ikeConns
+	if natt {
+		list = t.conns
+	}
+	want6 := remote.Addr().Is6() && !remote.Addr().Is4In6()
+	var fallback batchConn
+	for _, c := range list {
+		la := c.LocalAddr().Addr()
+		if la.Is6() != want6 || c.Raw() {
+			continue
+		}
+		if local.Addr().IsValid() && la == local.Addr() {
+			return c
+		}
+		if fallback == nil && (la.IsUnspecified() || !local.Addr().IsValid()) {
+			fallback = c
+		}
+	}
+	return fallback
+}
+
+// SendIKE sends an IKE message (see ike.Transport).
+func (t *Tunnel) SendIKE(pkt []byte, local, remote netip.AddrPort, natt bool) error {
+	c := t.connForIKE(local, remote, natt)
+	if c == nil {
+		return errors.New("tunnel: no socket for this IKE message")
+	}
+	if natt {
+		// RFC 3948 2.2: the non-ESP marker tells IKE from ESP.
+		b := make([]byte, 4+len(pkt))
+		copy(b[4:], pkt)
+		return c.WriteOne(b, remote)
+	}
+	return c.WriteOne(pkt, remote)
+}
+
+// SendKeepalive sends a NAT-keepalive (RFC 3948 2.3).
+func (t *Tunnel) SendKeepalive(local, remote netip.AddrPort) error {
+	c := t.connForIKE(local, remote, true)
+	if c == nil {
+		return errors.New("tunnel: no NAT-T socket")
+	}
+	return c.WriteOne([]byte{0xff}, remote)
+}
+
+// acquireQueue holds outbound packets whose policy waits for an SA
+// (start_action = trap), a few per policy, until Flush.
+type acquireQueue struct {
+	mu sync.Mutex
+	q  map[uint32][][]byte
+}
+
+const (
+	acquirePerPolicy = 32
+	acquirePolicies  = 256
+)
+
+func (a *acquireQueue) init() { a.q = make(map[uint32][][]byte) }
+
+// add copies pkt into the queue of policyID; it reports false when the
+// queue is full.
+func (a *acquireQueue) add(policyID uint32, pkt []byte) (first, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q, exists := a.q[policyID]
+	if !exists && len(a.q) >= acquirePolicies || len(q) >= acquirePerPolicy {
+		return false, false
+	}
+	a.q[policyID] = append(q, append([]byte(nil), pkt...))
+	return !exists, true
+}
+
+func (a *acquireQueue) take(policyID uint32) [][]byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q := a.q[policyID]
+	delete(a.q, policyID)
+	return q
+}
+
+// acquire queues a packet that hit a protect policy without an SA and asks
+// IKE for one. Slow path: this only happens while an SA is negotiated.
+func (t *Tunnel) acquire(policyID uint32, pkt []byte) bool {
+	if t.opts.Acquire == nil {
+		return false
+	}
+	_, ok := t.acq.add(policyID, pkt)
+	t.opts.Acquire(policyID)
+	return ok
+}
+
+// Flush sends the packets queued for policyID now that it has an SA.
+func (t *Tunnel) Flush(policyID uint32) {
+	pkts := t.acq.take(policyID)
+	if len(pkts) == 0 {
+		return
+	}
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	b := t.getBatch(t.outPool)
+	if b == nil {
+		return
+	}
+	for i, p := range pkts {
+		if i == len(b.bufs) {
+			break
+		}
+		b.sizes[i] = copy(b.bufs[i][tunReadOffset:], p)
+		b.n = i + 1
+	}
+	t.classifyOutbound(b)
+	t.dispatch(b, t.outQ, t.flushWS)
+}
+
+// peerMoved reports a NAT rebinding seen on authenticated ESP.
+func (t *Tunnel) peerMoved(sa *sad.SA, from netip.AddrPort) {
+	if t.opts.PeerMoved != nil {
+		t.opts.PeerMoved(sa, from)
+	}
+}
