@@ -539,14 +539,14 @@ type TransformType uint8
 
 // Transform types.
 const (
-	TransformENCR    TransformType = 1 // Encryption Algorithm
-	TransformPRF     TransformType = 2 // Pseudorandom Function
-	TransformINTEG   TransformType = 3 // Integrity Algorithm
-	TransformDH      TransformType = 4 // Diffie-Hellman Group (Key Exchange Method)
-	TransformESN     TransformType = 5 // Extended Sequence Numbers
-	TransformADDKE1  TransformType = 6 // Additional Key Exchange 1 (RFC 9370)
-	TransformADDKE7  TransformType = 12
-	TransformKE                    = TransformDH // RFC 9370 name
+	TransformENCR   TransformType = 1 // Encryption Algorithm
+	TransformPRF    TransformType = 2 // Pseudorandom Function
+	TransformINTEG  TransformType = 3 // Integrity Algorithm
+	TransformDH     TransformType = 4 // Diffie-Hellman Group (Key Exchange Method)
+	TransformESN    TransformType = 5 // Extended Sequence Numbers
+	TransformADDKE1 TransformType = 6 // Additional Key Exchange 1 (RFC 9370)
+	TransformADDKE7 TransformType = 12
+	TransformKE                   = TransformDH // RFC 9370 name
 )
 
 func (t TransformType) String() string {

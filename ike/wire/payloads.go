@@ -511,8 +511,9 @@ func decodeTransform(tr *Transform, b []byte) error {
 			v, a = nz(a[4:4+l:4+l]), a[4+l:]
 		}
 		if at == AttrKeyLength {
-			// RFC 7296 3.3.5: Key Length is TV and appears once.
-			if !tv || keyLen {
+			// RFC 7296 3.3.5: Key Length is TV and appears once; a
+			// zero key length is no key length.
+			if !tv || keyLen || be16(v) == 0 {
 				return errSyntax(t, "bad key length attribute")
 			}
 			keyLen = true
