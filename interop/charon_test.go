@@ -349,6 +349,20 @@ func (s strongSwan) alive() bool               { return s.c.alive() }
 func (s strongSwan) kill()                     { s.c.kill() }
 func (s strongSwan) log() string               { return s.c.log() }
 
+// sawNotify reports whether charon's log shows notify name (RFC 7296
+// 3.10.1) sent or received: it logs received errors by name and sent ones
+// in the message summary by a short form.
+func (s strongSwan) sawNotify(name string) bool {
+	short := map[string]string{
+		"NO_PROPOSAL_CHOSEN":    "NO_PROP",
+		"AUTHENTICATION_FAILED": "AUTH_FAILED",
+		"TS_UNACCEPTABLE":       "TS_UNACCEPT",
+		"INVALID_KE_PAYLOAD":    "INVAL_KE",
+	}[name]
+	log := s.c.log()
+	return strings.Contains(log, name) || (short != "" && strings.Contains(log, "N("+short+")"))
+}
+
 func (s strongSwan) initiate() error {
 	_, err := s.c.swanctl("--initiate", "--child", childName, "--timeout", "30")
 	return err

@@ -26,6 +26,9 @@ type peer interface {
 	kill()
 	// log is the daemon's log so far.
 	log() string
+	// sawNotify reports whether the log shows the error notify name
+	// (NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED) sent or received.
+	sawNotify(name string) bool
 	initiate() error
 	terminateIKE() error
 	rekeyChild() error

@@ -55,4 +55,48 @@ func TestStrongSwanSmoke(t *testing.T) {
 			})
 		})
 	}
+	for _, s := range suites {
+		t.Run("suite/"+s.name, func(t *testing.T) {
+			cell(t)
+			l := newLab(t)
+			l.moon.innerOnLoopback(t)
+			l.sun.innerOnLoopback(t)
+			cm, cs := startCharon(t, l.moon), startCharon(t, l.sun)
+			spec := defaultSpec()
+			spec.ike, spec.esp = s.ike, s.esp
+			cm.load(t, l.sun, spec)
+			cs.load(t, l.moon, spec)
+			moon, sun := strongSwan{cm}, strongSwan{cs}
+			bringUp(t, moon, sun, false)
+			checkNegotiated(t, sun, s, false)
+			pingBoth(t, l, 3)
+			rekeyChildIdle(t, moon, sun)
+			checkNegotiated(t, sun, s, true)
+			pingBoth(t, l, 3)
+		})
+	}
+	refused := []struct {
+		name   string
+		notify string
+		ikeToo bool
+		sun    func(*connSpec)
+	}{
+		{"ike-proposal-mismatch", "NO_PROPOSAL_CHOSEN", true, func(s *connSpec) { s.ike = "aes256-sha256-modp2048" }},
+		{"esp-proposal-mismatch", "NO_PROPOSAL_CHOSEN", false, func(s *connSpec) { s.esp = "aes256-sha256" }},
+		{"wrong-psk", "AUTHENTICATION_FAILED", true, func(s *connSpec) { s.psk = "not-the-right-psk-0123456789" }},
+	}
+	for _, r := range refused {
+		t.Run(r.name, func(t *testing.T) {
+			cell(t)
+			l := newLab(t)
+			l.moon.innerOnLoopback(t)
+			l.sun.innerOnLoopback(t)
+			cm, cs := startCharon(t, l.moon), startCharon(t, l.sun)
+			spec := defaultSpec()
+			cm.load(t, l.sun, spec)
+			r.sun(&spec)
+			cs.load(t, l.moon, spec)
+			expectRefused(t, strongSwan{cm}, strongSwan{cs}, false, r.notify, r.ikeToo)
+		})
+	}
 }
