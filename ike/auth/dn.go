@@ -93,6 +93,9 @@ var errDN = errors.New("auth: invalid distinguished name")
 // character. A value "#hex" is the DER of the value itself (RFC 4514 2.4).
 // Each pair becomes its own single-valued RDN.
 func parseDNString(s string) ([]byte, error) {
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("%w: not UTF-8", errDN)
+	}
 	sep := ','
 	if strings.HasPrefix(s, "/") {
 		sep = '/'
@@ -201,9 +204,6 @@ func encodeDNValue(key, val string, hexForm bool) (attributeTypeAndValue, error)
 		}
 		return attributeTypeAndValue{Type: a.oid, Value: rv}, nil
 	}
-	if !utf8.ValidString(val) {
-		return attributeTypeAndValue{}, fmt.Errorf("%w: value of %s is not UTF-8", errDN, key)
-	}
 	tag := a.tag
 	switch {
 	case tag == asn1.TagIA5String && !isIA5(val):
@@ -278,8 +278,17 @@ func parseDN(der []byte) ([]rdnSET, error) {
 }
 
 // dnValueString decodes a string-typed attribute value; ok is false for
-// values that are not strings (or not valid in their type).
+// values that are not strings, not valid in their type, or hold control
+// characters (those are printed as #hex and compared as DER).
 func dnValueString(v asn1.RawValue) (string, bool) {
+	s, ok := decodeDNString(v)
+	if !ok || strings.IndexFunc(s, isControl) >= 0 {
+		return "", false
+	}
+	return s, true
+}
+
+func decodeDNString(v asn1.RawValue) (string, bool) {
 	if v.Class != asn1.ClassUniversal || v.IsCompound {
 		return "", false
 	}

@@ -51,7 +51,8 @@ var errIdentity = errors.New("auth: invalid identity")
 //   - "" , "%any", "%any6": Any
 //   - "ipv4:", "ipv6:", "rfc822:" or "email:" or "userfqdn:", "fqdn:" or
 //     "dns:", "asn1dn:", "asn1gn:", "keyid:" select the type explicitly;
-//     "asn1dn:#hex", "asn1gn:#hex" and "keyid:#hex" give binary data
+//     after any of them "#hex" gives the data in hex ("keyid:#0a0b",
+//     "asn1dn:#3000"); asn1gn takes only hex
 //   - a string with '=' is a distinguished name, "C=CH, O=strongSwan,
 //     CN=moon.strongswan.org" (see the DN syntax below)
 //   - "@#hex" is a KEY_ID, "@@user" an RFC822 address, "@name" an FQDN
@@ -79,33 +80,8 @@ func ParseIdentity(s string) (Identity, error) {
 		return Any, nil
 	}
 	if i := strings.IndexByte(s, ':'); i > 0 {
-		prefix, rest := s[:i], s[i+1:]
-		switch prefix {
-		case "ipv4", "ipv6":
-			a, err := netip.ParseAddr(rest)
-			if err != nil || a.Zone() != "" || (prefix == "ipv4") != a.Is4() {
-				return Identity{}, fmt.Errorf("%w: %q is not an %s address", errIdentity, rest, strings.ToUpper(prefix))
-			}
-			return addrIdentity(a), nil
-		case "rfc822", "email", "userfqdn":
-			return Identity{Type: IDRFC822Addr, Data: []byte(rest)}, nil
-		case "fqdn", "dns":
-			return Identity{Type: IDFQDN, Data: []byte(rest)}, nil
-		case "asn1dn":
-			if strings.HasPrefix(rest, "#") {
-				return hexIdentity(IDDERASN1DN, rest[1:])
-			}
-			return dnIdentity(rest)
-		case "asn1gn":
-			if !strings.HasPrefix(rest, "#") {
-				return Identity{}, fmt.Errorf("%w: asn1gn: takes #hex", errIdentity)
-			}
-			return hexIdentity(IDDERASN1GN, rest[1:])
-		case "keyid":
-			if strings.HasPrefix(rest, "#") {
-				return hexIdentity(IDKeyID, rest[1:])
-			}
-			return Identity{Type: IDKeyID, Data: []byte(rest)}, nil
+		if t, ok := idPrefixes[s[:i]]; ok {
+			return parsePrefixed(t, s[:i], s[i+1:])
 		}
 	}
 	if strings.ContainsRune(s, '=') {
@@ -130,6 +106,39 @@ func ParseIdentity(s string) (Identity, error) {
 		return addrIdentity(a), nil
 	}
 	return Identity{Type: IDFQDN, Data: []byte(s)}, nil
+}
+
+// idPrefixes are strongSwan's type prefixes.
+var idPrefixes = map[string]uint8{
+	"ipv4": IDIPv4Addr, "ipv6": IDIPv6Addr,
+	"rfc822": IDRFC822Addr, "email": IDRFC822Addr, "userfqdn": IDRFC822Addr,
+	"fqdn": IDFQDN, "dns": IDFQDN,
+	"asn1dn": IDDERASN1DN, "asn1gn": IDDERASN1GN, "keyid": IDKeyID,
+}
+
+// parsePrefixed parses the value after a type prefix: "#hex" is binary
+// data for every type, as in strongSwan.
+func parsePrefixed(t uint8, prefix, rest string) (Identity, error) {
+	if h, ok := strings.CutPrefix(rest, "#"); ok {
+		id, err := hexIdentity(t, h)
+		if err == nil && (t == IDIPv4Addr && len(id.Data) != 4 || t == IDIPv6Addr && len(id.Data) != 16) {
+			err = fmt.Errorf("%w: %s:#%s has the wrong length", errIdentity, prefix, h)
+		}
+		return id, err
+	}
+	switch t {
+	case IDIPv4Addr, IDIPv6Addr:
+		a, err := netip.ParseAddr(rest)
+		if err != nil || a.Zone() != "" || (t == IDIPv4Addr) != a.Is4() {
+			return Identity{}, fmt.Errorf("%w: %q is not an %s address", errIdentity, rest, strings.ToUpper(prefix))
+		}
+		return addrIdentity(a), nil
+	case IDDERASN1DN:
+		return dnIdentity(rest)
+	case IDDERASN1GN:
+		return Identity{}, fmt.Errorf("%w: asn1gn: takes #hex", errIdentity)
+	}
+	return Identity{Type: t, Data: []byte(rest)}, nil
 }
 
 func addrIdentity(a netip.Addr) Identity {
@@ -179,16 +188,16 @@ func (id Identity) String() string {
 		}
 	case IDFQDN, IDRFC822Addr:
 		s := string(id.Data)
-		if !utf8.ValidString(s) || strings.IndexFunc(s, isControl) >= 0 {
-			break
+		plain := utf8.ValidString(s) && strings.IndexFunc(s, isControl) < 0
+		if plain {
+			if back, err := ParseIdentity(s); err == nil && back.Type == id.Type && bytes.Equal(back.Data, id.Data) {
+				return s
+			}
 		}
-		if back, err := ParseIdentity(s); err == nil && back.Type == id.Type && bytes.Equal(back.Data, id.Data) {
-			return s
+		if !plain || strings.HasPrefix(s, "#") {
+			return idTypeName(id.Type) + ":#" + hex.EncodeToString(id.Data)
 		}
-		if id.Type == IDFQDN {
-			return "fqdn:" + s
-		}
-		return "rfc822:" + s
+		return idTypeName(id.Type) + ":" + s
 	case IDDERASN1DN:
 		if s, ok := formatDN(id.Data); ok && s != "" {
 			if back, err := ParseIdentity(s); err == nil && back.Equal(id) {
@@ -204,13 +213,9 @@ func (id Identity) String() string {
 	case IDKeyID:
 		return "keyid:#" + hex.EncodeToString(id.Data)
 	}
-	switch id.Type {
-	case IDIPv4Addr, IDIPv6Addr, IDFQDN, IDRFC822Addr:
-		// Data that does not fit its type: show it, though it will not
-		// parse back.
-		return fmt.Sprintf("%s:#%s", idTypeName(id.Type), hex.EncodeToString(id.Data))
-	}
-	return "id" + strconv.Itoa(int(id.Type)) + ":#" + hex.EncodeToString(id.Data)
+	// Addresses of the wrong length (which do not parse back) and types
+	// without a string form.
+	return idTypeName(id.Type) + ":#" + hex.EncodeToString(id.Data)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
@@ -225,6 +230,12 @@ func idTypeName(t uint8) string {
 		return "fqdn"
 	case IDRFC822Addr:
 		return "rfc822"
+	case IDDERASN1DN:
+		return "asn1dn"
+	case IDDERASN1GN:
+		return "asn1gn"
+	case IDKeyID:
+		return "keyid"
 	}
 	return "id" + strconv.Itoa(int(t))
 }
