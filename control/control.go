@@ -94,7 +94,12 @@ func (s *Server) routineServe(c net.Conn) {
 		_ = json.NewEncoder(c).Encode(Response{Error: "bad request: " + err.Error()})
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
+	timeout := time.Minute
+	if d, err := time.ParseDuration(req.Args["timeout"]); err == nil && d > 0 && d <= time.Hour {
+		timeout = d
+	}
+	_ = c.SetDeadline(time.Now().Add(timeout + 5*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	data, err := s.h(ctx, req)
 	resp := Response{OK: err == nil}
@@ -122,12 +127,21 @@ func (s *Server) Close() error {
 // Call sends req to the daemon at path and decodes the result into out (if
 // not nil).
 func Call(path string, req Request, out any) error {
+	return CallTimeout(path, req, out, 0)
+}
+
+// CallTimeout is Call for requests that wait on the network: the daemon
+// gets timeout to answer (0: the default of a minute).
+func CallTimeout(path string, req Request, out any, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
 		return fmt.Errorf("cannot reach esptun at %s: %w", path, err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(70 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(timeout + 10*time.Second))
 	if err := json.NewEncoder(c).Encode(req); err != nil {
 		return err
 	}

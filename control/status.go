@@ -11,6 +11,8 @@ type Status struct {
 	Drops    map[string]uint64 `json:"drops"`    // not attributable to one SA
 	Counters map[string]uint64 `json:"counters"` // keepalives, non-ESP, dummy packets, I/O errors
 	SAs      []SA              `json:"sas"`
+	IKESAs   []IKESA           `json:"ike_sas"`
+	IKE      *IKECounters      `json:"ike,omitempty"`
 }
 
 // Offload reports which kernel offloads the data path uses.
@@ -37,4 +39,55 @@ type SA struct {
 	Created   time.Time         `json:"created"`
 	Dead      bool              `json:"dead,omitempty"`
 	ReplayWin int               `json:"replay_window,omitempty"`
+}
+
+// IKESA is one IKE SA with its Child SAs.
+type IKESA struct {
+	Name        string     `json:"name"`
+	UniqueID    uint32     `json:"unique_id"`
+	State       string     `json:"state"` // CONNECTING | ESTABLISHED | DELETING
+	Initiator   bool       `json:"initiator"`
+	LocalAddr   string     `json:"local_addr"`
+	RemoteAddr  string     `json:"remote_addr"`
+	LocalID     string     `json:"local_id"`
+	RemoteID    string     `json:"remote_id"`
+	SPIi        string     `json:"spi_i"`
+	SPIr        string     `json:"spi_r"`
+	Proposal    string     `json:"proposal"`
+	NATT        bool       `json:"nat_t"`
+	NATLocal    bool       `json:"nat_local"`
+	NATRemote   bool       `json:"nat_remote"`
+	Established *time.Time `json:"established,omitempty"`
+	RekeyIn     string     `json:"rekey_in,omitempty"`
+	Children    []ChildSA  `json:"children"`
+}
+
+// ChildSA is one Child SA of an IKE SA.
+type ChildSA struct {
+	Name       string    `json:"name"`
+	UniqueID   uint32    `json:"unique_id"`
+	SPIIn      string    `json:"spi_in"`
+	SPIOut     string    `json:"spi_out"`
+	ESP        string    `json:"esp"`
+	ESN        bool      `json:"esn"`
+	DH         uint16    `json:"dh_group,omitempty"`
+	LocalTS    []string  `json:"local_ts"`
+	RemoteTS   []string  `json:"remote_ts"`
+	Created    time.Time `json:"created"`
+	RekeyIn    string    `json:"rekey_in,omitempty"`
+	BytesIn    uint64    `json:"bytes_in"`
+	BytesOut   uint64    `json:"bytes_out"`
+	PacketsIn  uint64    `json:"packets_in"`
+	PacketsOut uint64    `json:"packets_out"`
+}
+
+// IKECounters are the IKE daemon's message counters.
+type IKECounters struct {
+	Received    uint64 `json:"received"`
+	Dropped     uint64 `json:"dropped"` // unknown SPI, out of window, workers busy
+	Invalid     uint64 `json:"invalid"` // malformed or failing integrity
+	AuthFailed  uint64 `json:"auth_failed"`
+	CookiesSent uint64 `json:"cookies_sent"`
+	InboxFull   uint64 `json:"inbox_full"`
+	HalfOpen    int32  `json:"half_open"`
 }

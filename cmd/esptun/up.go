@@ -7,12 +7,16 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/esptun/esptun/config"
 	"github.com/esptun/esptun/control"
+	"github.com/esptun/esptun/ike"
 	"github.com/esptun/esptun/sad"
 	"github.com/esptun/esptun/spd"
 	"github.com/esptun/esptun/tunnel"
@@ -54,16 +58,22 @@ func newLogger(d config.Daemon) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// up builds the data path from cfg and runs it until a signal arrives. A
-// configuration that cannot be built never starts half a tunnel: everything
-// is set up before the first packet flows, and torn down on any failure.
+// up builds the data path and the IKE daemon from cfg and runs them until a
+// signal arrives. A configuration that cannot be built never starts half a
+// tunnel: everything is set up before the first packet flows, and torn down
+// on any failure.
 func up(cfg *config.Config, log *slog.Logger) error {
 	manual, err := tunnel.BuildManual(cfg)
 	if err != nil {
 		return cli.Exit("esptun: "+err.Error(), exitConfig)
 	}
+	var mgr atomic.Pointer[ike.Manager]
 	policies := &spd.DB{}
 	sas := sad.New(func(ev sad.Event) {
+		if m := mgr.Load(); m != nil && !strings.HasPrefix(ev.SA.Name, "manual/") {
+			m.HandleSAEvent(ev)
+			return
+		}
 		if ev.Hard {
 			log.Warn("SA reached its hard lifetime and stopped", "sa", ev.SA.Name, "spi", fmt.Sprintf("0x%08x", ev.SA.SPI), "limit", ev.Why)
 		} else {
@@ -79,17 +89,29 @@ func up(cfg *config.Config, log *slog.Logger) error {
 			sas.Delete(sa)
 		}
 	}()
-	var routes []netip.Prefix
-	if cfg.Tun.InstallRoutes {
-		routes = manual.Routes
+	routes, peers := manual.Routes, manual.Peers
+	for _, conn := range cfg.Connections {
+		for _, r := range conn.RemoteAddrs {
+			if r.IsAddr() {
+				peers = append(peers, r.Prefix.Addr())
+			}
+		}
+		for _, ch := range conn.Children {
+			for _, s := range ch.RemoteTS.Selectors {
+				routes = append(routes, s.Prefix.Masked())
+			}
+		}
 	}
-	t, err := tunnel.New(tunnel.Options{
+	if !cfg.Tun.InstallRoutes {
+		routes = nil
+	}
+	opts := tunnel.Options{
 		TunName:   cfg.Tun.Name,
 		MTU:       cfg.Tun.MTU,
 		Offload:   cfg.Tun.Offload,
 		Addresses: cfg.Tun.Addresses,
-		Routes:    routes,
-		Peers:     manual.Peers,
+		Routes:    dedupPrefixes(routes),
+		Peers:     peers,
 		Listen:    cfg.IKE.Listen,
 		NATTPort:  cfg.IKE.NATTPort,
 		RawESP:    manual.RawESP,
@@ -97,23 +119,50 @@ func up(cfg *config.Config, log *slog.Logger) error {
 		Logger:    log,
 		SPD:       policies,
 		SAD:       sas,
-	})
+	}
+	if len(cfg.Connections) > 0 {
+		opts.IKEPort = cfg.IKE.Port
+		opts.IKE = func(pkt []byte, remote, local netip.AddrPort, natt bool) {
+			if m := mgr.Load(); m != nil {
+				m.HandleDatagram(pkt, remote, local, natt)
+			}
+		}
+		opts.Acquire = func(policyID uint32) {
+			if m := mgr.Load(); m != nil {
+				m.Acquire(policyID)
+			}
+		}
+		opts.PeerMoved = func(sa *sad.SA, from netip.AddrPort) {
+			if m := mgr.Load(); m != nil {
+				m.PeerMoved(sa, from)
+			}
+		}
+	}
+	t, err := tunnel.New(opts)
 	if err != nil {
 		return cli.Exit("esptun: "+err.Error(), exitRuntime)
 	}
-	srv, err := control.Listen(cfg.Daemon.ControlSocket, func(ctx context.Context, req control.Request) (any, error) {
-		switch req.Cmd {
-		case "status":
-			return t.Status(version), nil
+	var m *ike.Manager
+	if len(cfg.Connections) > 0 {
+		m, err = ike.New(ike.Options{Config: cfg, Transport: t, SPD: policies, SAD: sas, Logger: log, Flush: t.Flush})
+		if err != nil {
+			t.Close()
+			return cli.Exit("esptun: "+err.Error(), exitConfig)
 		}
-		return nil, fmt.Errorf("unknown command %q", req.Cmd)
+		mgr.Store(m)
+	}
+	srv, err := control.Listen(cfg.Daemon.ControlSocket, func(ctx context.Context, req control.Request) (any, error) {
+		return handleControl(ctx, req, t, m)
 	}, log)
 	if err != nil {
 		t.Close()
 		return cli.Exit("esptun: "+err.Error(), exitRuntime)
 	}
+	if m != nil {
+		m.Start()
+	}
 	log.Info("esptun up", "version", version, "config", cfg.File, "tun", t.Name(), "control_socket", cfg.Daemon.ControlSocket,
-		"policies", len(manual.Policies), "sas", len(manual.SAs))
+		"manual_sas", len(manual.SAs), "connections", len(cfg.Connections))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -121,9 +170,74 @@ func up(cfg *config.Config, log *slog.Logger) error {
 	log.Info("shutting down", "signal", s.String())
 	signal.Stop(sig)
 	srv.Close()
+	if m != nil {
+		// RFC 7296 1.4.1: tell the peers, but do not wait for long.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		m.Close(ctx)
+		cancel()
+	}
 	if err := t.Close(); err != nil {
 		log.Warn("closing the TUN device", "err", err)
 	}
 	log.Info("esptun stopped")
 	return nil
+}
+
+func dedupPrefixes(in []netip.Prefix) []netip.Prefix {
+	seen := map[netip.Prefix]bool{}
+	var out []netip.Prefix
+	for _, p := range in {
+		p = p.Masked()
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// handleControl answers one control request.
+func handleControl(ctx context.Context, req control.Request, t *tunnel.Tunnel, m *ike.Manager) (any, error) {
+	if req.Cmd == "status" {
+		st := t.Status(version)
+		if m != nil {
+			sas, counters := m.Status()
+			st.IKESAs = sas
+			st.IKE = &counters
+		}
+		if st.IKESAs == nil {
+			st.IKESAs = []control.IKESA{}
+		}
+		return st, nil
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%s: this configuration has no [connections]", req.Cmd)
+	}
+	child, ikeName := req.Args["child"], req.Args["ike"]
+	switch req.Cmd {
+	case "initiate":
+		if child != "" {
+			return nil, m.Initiate(ctx, child)
+		}
+		if ikeName != "" {
+			return nil, m.InitiateIKE(ctx, ikeName)
+		}
+	case "terminate":
+		if child != "" {
+			return nil, m.TerminateChild(ctx, child)
+		}
+		if ikeName != "" {
+			return nil, m.Terminate(ctx, ikeName)
+		}
+	case "rekey":
+		if child != "" {
+			return nil, m.RekeyChild(ctx, child)
+		}
+		if ikeName != "" {
+			return nil, m.RekeyIKE(ctx, ikeName)
+		}
+	default:
+		return nil, fmt.Errorf("unknown command %q", req.Cmd)
+	}
+	return nil, fmt.Errorf("%s needs --child or --ike", req.Cmd)
 }

@@ -1,0 +1,391 @@
+package ike
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/esptun/esptun/config"
+	"github.com/esptun/esptun/ike/auth"
+	"github.com/esptun/esptun/ike/wire"
+)
+
+// idBody is the ID payload body after the generic header: ID type, three
+// reserved bytes and the identification data (RFC 7296 2.15, 3.5).
+func idBody(id auth.Identity) []byte { return id.PayloadBody() }
+
+func (sa *ikeSA) prfFunc() auth.PRF {
+	prf := sa.prf
+	return func(key, data []byte) []byte { return prf.Compute(key, data) }
+}
+
+func idPayload(initiator bool, id auth.Identity) *wire.ID {
+	return &wire.ID{Initiator: initiator, IDType: wire.IDType(id.Type), Data: id.Data}
+}
+
+func idOf(p *wire.ID) auth.Identity { return auth.Identity{Type: uint8(p.IDType), Data: p.Data} }
+
+// localIdentity is the connection's own identity: the configured id, else
+// the certificate's subject, else the local address (swanctl's defaults).
+func (sa *ikeSA) localIdentity(conn *config.Connection) (auth.Identity, error) {
+	r := &conn.Local
+	if r.ID != "" && r.ID != "%any" {
+		return auth.ParseIdentity(r.ID)
+	}
+	if certs := sa.mgr.creds.localCerts[r]; len(certs) > 0 {
+		return auth.Identity{Type: uint8(wire.IDDerASN1DN), Data: certs[0].RawSubject}, nil
+	}
+	a := sa.local.Addr().Unmap()
+	if a.Is4() {
+		return auth.Identity{Type: uint8(wire.IDIPv4Addr), Data: a.AsSlice()}, nil
+	}
+	return auth.Identity{Type: uint8(wire.IDIPv6Addr), Data: a.AsSlice()}, nil
+}
+
+// remotePattern is the identity the peer must prove (%any when not set).
+func remotePattern(conn *config.Connection) string {
+	if conn.Remote.ID == "" {
+		return "%any"
+	}
+	return conn.Remote.ID
+}
+
+// makeAuthLocked computes our AUTH payload (and CERT payloads) over octets.
+func (sa *ikeSA) makeAuthLocked(conn *config.Connection, octets []byte, localID, remoteID auth.Identity) ([]wire.Payload, error) {
+	r := &conn.Local
+	switch r.Auth {
+	case config.AuthPSK:
+		secret, err := sa.mgr.creds.psk(localID, remoteID)
+		if err != nil {
+			return nil, err
+		}
+		return []wire.Payload{&wire.Auth{Method: wire.AuthPSK, Data: auth.PSKAuth(sa.prfFunc(), secret, octets)}}, nil
+	case config.AuthPubkey, config.AuthRSA, config.AuthECDSA:
+		certs := sa.mgr.creds.localCerts[r]
+		if len(certs) == 0 {
+			return nil, errors.New("pubkey authentication needs certs")
+		}
+		key := sa.mgr.creds.keyFor(certs[0])
+		if key == nil {
+			return nil, errors.New("no private key for the local certificate")
+		}
+		method, data, err := auth.Sign(key, 0, octets, sa.peerHashes)
+		if err != nil {
+			return nil, err
+		}
+		var ps []wire.Payload
+		if conn.SendCert != "never" {
+			for _, c := range certs {
+				ps = append(ps, &wire.Cert{Encoding: wire.CertX509Signature, Data: c.Raw})
+			}
+		}
+		return append(ps, &wire.Auth{Method: wire.AuthMethod(method), Data: data}), nil
+	}
+	return nil, fmt.Errorf("local authentication %q is not supported", r.Auth)
+}
+
+// verifyAuthLocked checks the peer's AUTH payload over octets for round r.
+func (sa *ikeSA) verifyAuthLocked(conn *config.Connection, peer, self auth.Identity, a *wire.Auth, certs []*wire.Cert, octets []byte) error {
+	if a == nil {
+		return errNoAuth
+	}
+	r := &conn.Remote
+	switch r.Auth {
+	case config.AuthPSK:
+		if a.Method != wire.AuthPSK {
+			return fmt.Errorf("peer used auth method %d, psk is configured", a.Method)
+		}
+		secret, err := sa.mgr.creds.psk(self, peer)
+		if err != nil {
+			return err
+		}
+		if !constantTimeEqual(a.Data, auth.PSKAuth(sa.prfFunc(), secret, octets)) {
+			return errNoAuth
+		}
+		return nil
+	case config.AuthPubkey, config.AuthRSA, config.AuthECDSA:
+		if len(certs) == 0 {
+			return errors.New("peer sent no certificate")
+		}
+		var chain []*x509.Certificate
+		for _, c := range certs {
+			if c.Encoding != wire.CertX509Signature {
+				continue
+			}
+			cert, err := x509.ParseCertificate(c.Data)
+			if err != nil {
+				return fmt.Errorf("peer certificate: %w", err)
+			}
+			chain = append(chain, cert)
+		}
+		if len(chain) == 0 {
+			return errors.New("peer sent no X.509 certificate")
+		}
+		roots := sa.mgr.creds.cas[r]
+		if len(roots) == 0 {
+			roots = sa.mgr.creds.allCAs
+		}
+		if _, err := auth.VerifyChain(chain[0], chain[1:], roots, time.Now()); err != nil {
+			return fmt.Errorf("peer certificate: %w", err)
+		}
+		if !auth.MatchCertificate(peer, chain[0]) {
+			return fmt.Errorf("peer identity %s is not in its certificate", peer)
+		}
+		return auth.Verify(chain[0].PublicKey, uint8(a.Method), octets, a.Data, auth.Policy{})
+	}
+	return fmt.Errorf("remote authentication %q is not supported", r.Auth)
+}
+
+// sendAuthLocked sends the initiator's IKE_AUTH request (RFC 7296 1.2).
+func (sa *ikeSA) sendAuthLocked(certReq []*wire.CertReq) {
+	conn := sa.conn
+	localID, err := sa.localIdentity(conn)
+	if err != nil {
+		sa.failLocked(err.Error())
+		return
+	}
+	sa.localID = localID
+	ps := []wire.Payload{idPayload(true, localID)}
+	if pat := remotePattern(conn); pat != "%any" && !hasWildcard(pat) {
+		if rid, err := auth.ParseIdentity(pat); err == nil {
+			ps = append(ps, idPayload(false, rid))
+			sa.remoteID = rid
+		}
+	}
+	if conn.Remote.Auth != config.AuthPSK && sa.mgr.creds.hasCAs() && conn.SendCertReq {
+		ps = append(ps, &wire.CertReq{Encoding: wire.CertX509Signature, Data: sa.mgr.creds.certReqData()})
+	}
+	octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(localID))
+	authPs, err := sa.makeAuthLocked(conn, octets, localID, sa.remoteID)
+	if err != nil {
+		sa.failLocked("local authentication: " + err.Error())
+		return
+	}
+	// CERT payloads go before AUTH; insert them after the IDs.
+	ps = append(ps, authPs...)
+	if !sa.mgr.hasOtherSA(sa, conn) {
+		ps = append(ps, notify(wire.NotifyInitialContact))
+	}
+	req := sa.nextChildReqLocked()
+	sa.authReq = req
+	if req != nil {
+		childPs, err := sa.childRequestPayloadsLocked(req, false)
+		if err != nil {
+			req.finish(err)
+			req = nil
+			sa.authReq = nil
+		} else {
+			ps = append(ps, childPs...)
+		}
+	}
+	sa.state = stateAuthSent
+	err = sa.sendRequestLocked(wire.ExchangeIKEAuth, ps, func(_ *wire.Message, resp []wire.Payload) {
+		sa.handleAuthResponseLocked(resp, req)
+	}, func() {
+		sa.failReason = "no answer to IKE_AUTH"
+		if req != nil {
+			req.finish(errors.New(sa.failReason))
+		}
+		sa.destroyLocked(sa.failReason)
+	})
+	if err != nil {
+		sa.failLocked(err.Error())
+	}
+}
+
+func hasWildcard(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '*' {
+			return true
+		}
+	}
+	return false
+}
+
+// handleAuthResponseLocked completes IKE_AUTH as the initiator.
+func (sa *ikeSA) handleAuthResponseLocked(ps []wire.Payload, req *childReq) {
+	conn := sa.conn
+	sa.authReq = nil
+	if n := findNotify(ps, wire.NotifyAuthenticationFailed); n != nil {
+		sa.mgr.stats.authFailed.Add(1)
+		sa.log.Warn("peer refused our authentication", "notify", "AUTHENTICATION_FAILED")
+		if req != nil {
+			req.finish(errors.New("AUTHENTICATION_FAILED"))
+		}
+		sa.failLocked("AUTHENTICATION_FAILED")
+		return
+	}
+	idr := payloadOf[*wire.ID](ps)
+	if idr == nil || idr.Initiator {
+		if n := errorNotify(ps); n != nil {
+			if req != nil {
+				req.finish(errors.New(n.NotifyType.String()))
+			}
+			sa.failLocked(n.NotifyType.String())
+			return
+		}
+		sa.failLocked("IKE_AUTH response without IDr")
+		return
+	}
+	peer := idOf(idr)
+	if !identityMatches(remotePattern(conn), peer) {
+		sa.authFailedLocked(req, fmt.Sprintf("peer identity %s does not match %s", peer, remotePattern(conn)))
+		return
+	}
+	octets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(peer))
+	if err := sa.verifyAuthLocked(conn, peer, sa.localID, payloadOf[*wire.Auth](ps), payloadsOf[*wire.Cert](ps), octets); err != nil {
+		sa.authFailedLocked(req, "peer authentication: "+err.Error())
+		return
+	}
+	sa.remoteID = peer
+	sa.establishLocked()
+	if req != nil {
+		if err := sa.completeChildLocked(req, ps, sa.ni, sa.nr, nil); err != nil {
+			sa.log.Warn("Child SA not established", "child", req.cfg.Name, "err", err)
+			req.finish(err)
+		}
+	}
+	sa.startPendingChildrenLocked()
+}
+
+// authFailedLocked tells the peer (RFC 7296 2.21.2) and removes the SA.
+func (sa *ikeSA) authFailedLocked(req *childReq, why string) {
+	sa.mgr.stats.authFailed.Add(1)
+	sa.log.Warn("authentication failed", "reason", why)
+	if req != nil {
+		req.finish(errors.New("AUTHENTICATION_FAILED: " + why))
+	}
+	if pkts, err := sa.encode(sa.header(wire.ExchangeInformational, sa.nextReqID, false), []wire.Payload{notify(wire.NotifyAuthenticationFailed)}); err == nil {
+		sa.transmit(pkts)
+	}
+	sa.failLocked("AUTHENTICATION_FAILED")
+}
+
+func (sa *ikeSA) failLocked(why string) {
+	sa.failReason = why
+	for _, r := range sa.childReqs {
+		r.finish(errors.New(why))
+	}
+	sa.childReqs = nil
+	sa.destroyLocked(why)
+}
+
+// identityMatches compares a configured identity pattern with what the
+// peer presented.
+func identityMatches(pattern string, id auth.Identity) bool {
+	if pattern == "" || pattern == "%any" {
+		return true
+	}
+	p, err := auth.ParseIdentity(pattern)
+	if err != nil {
+		return false
+	}
+	return p.Matches(id)
+}
+
+// handleAuthRequestLocked answers IKE_AUTH as the responder: pick the
+// connection by identities, verify the initiator, authenticate ourselves and
+// set up the Child SA.
+func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
+	if sa.initiator || sa.state != stateInitDone {
+		sa.respondLocked(h.Exchange, h.MessageID, []wire.Payload{notify(wire.NotifyInvalidSyntax)})
+		return
+	}
+	var idi, idr *wire.ID
+	for _, p := range ps {
+		if id, ok := p.(*wire.ID); ok {
+			if id.Initiator && idi == nil {
+				idi = id
+			} else if !id.Initiator && idr == nil {
+				idr = id
+			}
+		}
+	}
+	if idi == nil || payloadOf[*wire.Auth](ps) == nil {
+		// EAP is not configured on any connection: an initiator that
+		// leaves out AUTH wants it (RFC 7296 2.16).
+		sa.respondAuthFailedLocked(h, "IKE_AUTH without IDi or AUTH")
+		return
+	}
+	peer := idOf(idi)
+	var (
+		conn   *config.Connection
+		selfID auth.Identity
+	)
+	for _, c := range sa.candidates {
+		if !identityMatches(remotePattern(c), peer) {
+			continue
+		}
+		self, err := sa.localIdentity(c)
+		if err != nil {
+			continue
+		}
+		if idr != nil {
+			want := idOf(idr)
+			if !self.Equal(want) && c.Local.ID != "" {
+				continue
+			}
+		}
+		conn, selfID = c, self
+		break
+	}
+	if conn == nil {
+		sa.respondAuthFailedLocked(h, fmt.Sprintf("no connection for identity %s", peer))
+		return
+	}
+	octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(peer))
+	if err := sa.verifyAuthLocked(conn, peer, selfID, payloadOf[*wire.Auth](ps), payloadsOf[*wire.Cert](ps), octets); err != nil {
+		sa.respondAuthFailedLocked(h, err.Error())
+		return
+	}
+	sa.conn = conn
+	sa.log = sa.mgr.log.With("ike", fmt.Sprintf("%s[%d]", conn.Name, sa.uniqueID), "peer", sa.remote.Addr())
+	sa.localID, sa.remoteID = selfID, peer
+	myOctets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(selfID))
+	authPs, err := sa.makeAuthLocked(conn, myOctets, selfID, peer)
+	if err != nil {
+		sa.log.Warn("cannot authenticate ourselves", "err", err)
+		sa.respondAuthFailedLocked(h, "local authentication: "+err.Error())
+		return
+	}
+	resp := []wire.Payload{idPayload(false, selfID)}
+	resp = append(resp, authPs...)
+	sa.establishLocked()
+	sa.mgr.leaveHalfOpen(sa)
+	if findNotify(ps, wire.NotifyInitialContact) != nil {
+		sa.mgr.initialContact(sa)
+	}
+	sa.mgr.enforceUnique(sa)
+	if payloadOf[*wire.SA](ps) != nil {
+		childPs := sa.respondChildLocked(ps, sa.ni, sa.nr, nil, nil, false)
+		resp = append(resp, childPs...)
+	}
+	sa.respondLocked(h.Exchange, h.MessageID, resp)
+}
+
+func (sa *ikeSA) respondAuthFailedLocked(h wire.Header, why string) {
+	sa.mgr.stats.authFailed.Add(1)
+	sa.log.Warn("authentication of the peer failed", "reason", why)
+	sa.respondLocked(h.Exchange, h.MessageID, []wire.Payload{notify(wire.NotifyAuthenticationFailed)})
+	sa.failReason = "AUTHENTICATION_FAILED"
+	sa.destroyLocked("AUTHENTICATION_FAILED: " + why)
+}
+
+// establishLocked marks the IKE SA up and starts its timers.
+func (sa *ikeSA) establishLocked() {
+	sa.state = stateEstablished
+	sa.established = time.Now()
+	sa.log.Info("IKE SA established", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
+		"proposal", sa.suite.String(), "natt", sa.natt)
+	sa.scheduleRekeyLocked()
+	sa.scheduleDPDLocked()
+	sa.scheduleKeepaliveLocked()
+	for _, w := range sa.initWaiters {
+		w <- nil
+	}
+	sa.initWaiters = nil
+}
+
+func addrOf(ap netip.AddrPort) netip.Addr { return ap.Addr() }

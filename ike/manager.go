@@ -1,0 +1,417 @@
+package ike
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/esptun/esptun/config"
+	"github.com/esptun/esptun/ike/wire"
+	"github.com/esptun/esptun/sad"
+	"github.com/esptun/esptun/spd"
+)
+
+// Options configure a Manager.
+type Options struct {
+	Config    *config.Config
+	Transport Transport
+	SPD       *spd.DB
+	SAD       *sad.DB
+	Logger    *slog.Logger
+	// Flush is called after an outbound SA was installed for a policy, so
+	// that packets the data path queued while the SA was being negotiated
+	// (start_action = trap) go out. It may be nil.
+	Flush func(policyID uint32)
+	// Workers process received IKE messages; 0 = GOMAXPROCS.
+	Workers int
+}
+
+// Manager runs every IKE SA of one daemon.
+type Manager struct {
+	opts  Options
+	cfg   *config.Config
+	log   *slog.Logger
+	tx    Transport
+	spd   *spd.DB
+	sad   *sad.DB
+	creds *credentials
+
+	inbox   chan datagram
+	closing chan struct{}
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex        // guards the tables below
+	sas      map[uint64]*ikeSA // by local SPI
+	halfOpen map[halfOpenKey]*ikeSA
+	traps    map[uint32]*trap // by trap policy ID
+	closed   bool
+
+	children sync.Map // *sad.SA -> *childSA, for lifetime events
+
+	halfOpenCount atomic.Int32
+	nextPolicyID  atomic.Uint32
+	nextUnique    atomic.Uint32
+	cookies       cookieJar
+
+	// Counters for status.
+	stats struct {
+		received, dropped, invalid, authFailed, cookiesSent, inboxFull atomic.Uint64
+	}
+}
+
+// halfOpenKey finds a responder's half-open IKE SA when the initiator
+// retransmits IKE_SA_INIT (RFC 7296 2.1).
+type halfOpenKey struct {
+	spiI   uint64
+	remote netip.AddrPort
+}
+
+type datagram struct {
+	pkt           []byte
+	remote, local netip.AddrPort
+	natt          bool
+}
+
+type trap struct {
+	conn    *config.Connection
+	child   *config.Child
+	policy  *spd.Policy
+	pending atomic.Bool // an acquire is being negotiated
+	lastTry atomic.Int64
+}
+
+// ErrClosed is returned by Manager methods after Close.
+var ErrClosed = errors.New("ike: manager is closed")
+
+// New validates what the configuration needs at run time (certificates,
+// keys, secrets) and returns a Manager that is not started yet.
+func New(o Options) (*Manager, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	creds, err := loadCredentials(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		opts:     o,
+		cfg:      o.Config,
+		log:      o.Logger,
+		tx:       o.Transport,
+		spd:      o.SPD,
+		sad:      o.SAD,
+		creds:    creds,
+		inbox:    make(chan datagram, 1024),
+		closing:  make(chan struct{}),
+		sas:      make(map[uint64]*ikeSA),
+		halfOpen: make(map[halfOpenKey]*ikeSA),
+		traps:    make(map[uint32]*trap),
+	}
+	m.nextPolicyID.Store(1 << 20) // manual policies use small IDs
+	m.cookies.init()
+	return m, nil
+}
+
+// Start begins processing and brings up every child whose start_action is
+// start, and installs trap policies for those with trap.
+func (m *Manager) Start() {
+	for i := 0; i < m.opts.Workers; i++ {
+		m.wg.Add(1)
+		go m.routineWorker()
+	}
+	m.wg.Add(1)
+	go m.routineHousekeeping()
+	for _, conn := range m.cfg.Connections {
+		for _, child := range conn.Children {
+			switch child.StartAction {
+			case "start":
+				go func() {
+					if err := m.initiate(context.Background(), conn, child, nil); err != nil {
+						m.log.Warn("initiate failed", "conn", conn.Name, "child", child.Name, "err", err)
+					}
+				}()
+			case "trap":
+				m.installTrap(conn, child)
+			}
+		}
+	}
+}
+
+// HandleDatagram takes one received IKE message (the non-ESP marker already
+// removed). It copies pkt and returns at once; the message is processed by
+// a worker. When the workers fall behind, messages are dropped and counted
+// (the initiator retransmits).
+func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt bool) {
+	m.stats.received.Add(1)
+	if len(pkt) < wire.HeaderLen || len(pkt) > maxMessage {
+		m.stats.invalid.Add(1)
+		return
+	}
+	d := datagram{pkt: append([]byte(nil), pkt...), remote: remote, local: local, natt: natt}
+	select {
+	case m.inbox <- d:
+	default:
+		m.stats.inboxFull.Add(1)
+	}
+}
+
+// maxMessage bounds what is accepted from the network: IKE messages larger
+// than this come in fragments (RFC 7383).
+const maxMessage = 64 * 1024
+
+func (m *Manager) routineWorker() {
+	defer m.wg.Done()
+	for {
+		select {
+		case d := <-m.inbox:
+			m.process(d)
+		case <-m.closing:
+			return
+		}
+	}
+}
+
+// process dispatches one datagram to its IKE SA, or to the IKE_SA_INIT
+// responder.
+func (m *Manager) process(d datagram) {
+	h, err := wire.ParseHeader(d.pkt)
+	if err != nil {
+		m.stats.invalid.Add(1)
+		return
+	}
+	response := h.Flags&wire.FlagResponse != 0
+	fromInitiator := h.Flags&wire.FlagInitiator != 0
+	if h.Exchange == wire.ExchangeIKESAInit && !response && h.SPIr == 0 && h.MessageID == 0 {
+		m.respondInit(d, h)
+		return
+	}
+	// The SPI we chose is SPIr when the sender is the original initiator
+	// (RFC 7296 3.1), SPIi otherwise.
+	local := h.SPIi
+	if fromInitiator {
+		local = h.SPIr
+	}
+	m.mu.Lock()
+	sa := m.sas[local]
+	m.mu.Unlock()
+	if sa == nil {
+		if h.Exchange == wire.ExchangeIKESAInit && response {
+			// Our IKE_SA_INIT request had SPIr zero; the response names
+			// the responder's SPI, so find our SA by SPIi.
+			m.mu.Lock()
+			sa = m.sas[h.SPIi]
+			m.mu.Unlock()
+		}
+		if sa == nil {
+			m.stats.dropped.Add(1)
+			return
+		}
+	}
+	sa.receive(d, h)
+}
+
+// routineHousekeeping expires half-open SAs and rotates the cookie secret.
+func (m *Manager) routineHousekeeping() {
+	defer m.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			m.cookies.maybeRotate(now)
+			m.expireHalfOpen(now)
+		case <-m.closing:
+			return
+		}
+	}
+}
+
+func (m *Manager) expireHalfOpen(now time.Time) {
+	timeout := m.cfg.IKE.HalfOpenTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	var stale []*ikeSA
+	m.mu.Lock()
+	for _, sa := range m.halfOpen {
+		if now.Sub(sa.created) > timeout {
+			stale = append(stale, sa)
+		}
+	}
+	m.mu.Unlock()
+	for _, sa := range stale {
+		sa.mu.Lock()
+		if sa.state < stateEstablished {
+			sa.destroyLocked("half-open timeout")
+		}
+		sa.mu.Unlock()
+	}
+}
+
+// register adds sa to the tables under its local SPI.
+func (m *Manager) register(sa *ikeSA) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if _, dup := m.sas[sa.localSPI()]; dup {
+		return errors.New("ike: SPI collision")
+	}
+	m.sas[sa.localSPI()] = sa
+	return nil
+}
+
+func (m *Manager) unregister(sa *ikeSA) {
+	m.mu.Lock()
+	if m.sas[sa.localSPI()] == sa {
+		delete(m.sas, sa.localSPI())
+	}
+	if sa.halfOpenKey != (halfOpenKey{}) {
+		if m.halfOpen[sa.halfOpenKey] == sa {
+			delete(m.halfOpen, sa.halfOpenKey)
+			m.halfOpenCount.Add(-1)
+		}
+		sa.halfOpenKey = halfOpenKey{}
+	}
+	m.mu.Unlock()
+}
+
+// leaveHalfOpen is called once the responder's IKE_AUTH completed.
+func (m *Manager) leaveHalfOpen(sa *ikeSA) {
+	m.mu.Lock()
+	if sa.halfOpenKey != (halfOpenKey{}) && m.halfOpen[sa.halfOpenKey] == sa {
+		delete(m.halfOpen, sa.halfOpenKey)
+		m.halfOpenCount.Add(-1)
+	}
+	sa.halfOpenKey = halfOpenKey{}
+	m.mu.Unlock()
+}
+
+// snapshot returns every IKE SA, for status and control verbs.
+func (m *Manager) snapshot() []*ikeSA {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*ikeSA, 0, len(m.sas))
+	for _, sa := range m.sas {
+		out = append(out, sa)
+	}
+	return out
+}
+
+func (m *Manager) allocPolicyID() uint32 { return m.nextPolicyID.Add(1) }
+
+// newSPI returns a random IKE SPI that no local IKE SA uses.
+func newIKESPI() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
+}
+
+// newChildSPI returns a random ESP SPI >= 256 (RFC 4303 2.1) that is not
+// installed inbound.
+func (m *Manager) newChildSPI() uint32 {
+	var b [4]byte
+	for {
+		_, _ = rand.Read(b[:])
+		v := binary.BigEndian.Uint32(b[:])
+		if v >= 256 && m.sad.Inbound(v) == nil {
+			return v
+		}
+	}
+}
+
+// localAddrFor returns the local address the kernel would use to reach
+// remote, for NAT detection and logs.
+func localAddrFor(remote netip.AddrPort, port uint16) netip.AddrPort {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(remote))
+	if err != nil {
+		return netip.AddrPortFrom(netip.Addr{}, port)
+	}
+	defer c.Close()
+	la := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	return netip.AddrPortFrom(la.Addr().Unmap(), port)
+}
+
+// Close deletes every IKE SA (sending DELETE, RFC 7296 1.4.1) and waits up
+// to ctx for the peers' answers, then stops.
+func (m *Manager) Close(ctx context.Context) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, sa := range m.snapshot() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sa.terminate(ctx, "shutdown")
+		}()
+	}
+	wg.Wait()
+	close(m.closing)
+	m.wg.Wait()
+	for _, sa := range m.snapshot() {
+		sa.mu.Lock()
+		sa.destroyLocked("shutdown")
+		sa.mu.Unlock()
+	}
+	m.removeTraps()
+}
+
+func (m *Manager) isClosing() bool {
+	select {
+	case <-m.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+func (m *Manager) connByName(name string) *config.Connection {
+	for _, c := range m.cfg.Connections {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (m *Manager) childByName(name string) (*config.Connection, *config.Child, error) {
+	var found []*config.Connection
+	var child *config.Child
+	for _, c := range m.cfg.Connections {
+		for _, ch := range c.Children {
+			if ch.Name == name || c.Name+"/"+ch.Name == name {
+				found = append(found, c)
+				child = ch
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, nil, fmt.Errorf("no child named %q", name)
+	case 1:
+		return found[0], child, nil
+	}
+	return nil, nil, fmt.Errorf("child name %q is ambiguous: use CONNECTION/CHILD", name)
+}

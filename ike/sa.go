@@ -1,0 +1,535 @@
+package ike
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/esptun/esptun/config"
+	"github.com/esptun/esptun/crypto"
+	"github.com/esptun/esptun/ike/auth"
+	"github.com/esptun/esptun/ike/wire"
+)
+
+type saState int
+
+const (
+	stateInitSent    saState = iota // initiator: IKE_SA_INIT sent
+	stateInitDone                   // responder: IKE_SA_INIT answered
+	stateAuthSent                   // initiator: IKE_AUTH sent
+	stateEstablished                // authenticated
+	stateDeleting                   // DELETE sent, or rekeyed and on its way out
+	stateDead
+)
+
+func (s saState) String() string {
+	switch s {
+	case stateInitSent:
+		return "CONNECTING"
+	case stateInitDone:
+		return "CONNECTING"
+	case stateAuthSent:
+		return "CONNECTING"
+	case stateEstablished:
+		return "ESTABLISHED"
+	case stateDeleting:
+		return "DELETING"
+	}
+	return "DESTROYING"
+}
+
+// ikeSA is one IKE SA and its Child SAs. Every field is guarded by mu
+// unless its comment says otherwise.
+type ikeSA struct {
+	mgr      *Manager
+	log      *slog.Logger
+	uniqueID uint32 // immutable
+
+	mu          sync.Mutex
+	conn        *config.Connection   // nil for a responder until IKE_AUTH picked one
+	candidates  []*config.Connection // responder: connections that matched at IKE_SA_INIT
+	initiator   bool                 // original initiator (RFC 7296 2.2)
+	spiI, spiR  uint64
+	state       saState
+	created     time.Time
+	established time.Time
+	halfOpenKey halfOpenKey
+
+	local, remote netip.AddrPort // remote moves with NAT-T (2.23)
+	natt          bool           // IKE on the NAT-T port with the non-ESP marker
+	natLocal      bool           // we are behind a NAT
+	natRemote     bool           // the peer is behind a NAT
+	fragOK        bool           // peer announced IKEV2_FRAGMENTATION_SUPPORTED
+	peerHashes    []auth.HashAlgorithm
+
+	suite             crypto.IKESuite
+	prf               crypto.PRF
+	keys              *crypto.IKEKeys
+	out, in           crypto.IKECipher // SK_e/SK_a of our and the peer's direction
+	ni, nr            []byte
+	ke                crypto.KeyExchange
+	cookie            []byte
+	initReq, initResp []byte // IKE_SA_INIT messages for AUTH (2.15)
+
+	localID, remoteID auth.Identity
+	remoteIDString    string
+
+	// Message IDs, window size 1 in both directions (RFC 7296 2.3).
+	nextReqID    uint32 // ID of our next request
+	pending      *request
+	queue        []*task
+	peerNextID   uint32   // ID expected in the peer's next request
+	lastResp     [][]byte // our response to peerNextID-1, resent on retransmits
+	haveLastResp bool
+	reasm        *wire.Reassembler // RFC 7383 fragments of the message in progress
+
+	children          []*childSA
+	childReqs         []*childReq // Child SAs waiting for their exchange
+	authReq           *childReq   // the child carried by our IKE_AUTH
+	peerIKERekey      *ikeSA      // the peer's IKE rekey that collided with ours
+	peerIKERekeyNonce []byte
+	lastHeard         time.Time // any authenticated message or ESP packet from the peer
+
+	rekeyTimer, dpdTimer, keepaliveTimer *time.Timer
+	rekeyedTo                            *ikeSA // set when this SA was rekeyed into another
+	rekeying                             *ikeRekey
+	deleteWaiters                        []chan error
+	initWaiters                          []chan error
+	failReason                           string
+	keyingTries                          int
+}
+
+// request is our outstanding request, kept for retransmission.
+type request struct {
+	id         uint32
+	exchange   wire.ExchangeType
+	packets    [][]byte
+	tries      int
+	timer      *time.Timer
+	onResponse func(msg *wire.Message, payloads []wire.Payload)
+	onTimeout  func()
+}
+
+// task is an exchange waiting for the request window.
+type task struct {
+	name  string
+	start func() // called with mu held when the window is free
+}
+
+func (m *Manager) newSA(initiator bool, conn *config.Connection, local, remote netip.AddrPort) *ikeSA {
+	sa := &ikeSA{
+		mgr:       m,
+		uniqueID:  m.nextUnique.Add(1),
+		initiator: initiator,
+		conn:      conn,
+		created:   time.Now(),
+		local:     local,
+		remote:    remote,
+		lastHeard: time.Now(),
+	}
+	name := "?"
+	if conn != nil {
+		name = conn.Name
+	}
+	sa.log = m.log.With("ike", fmt.Sprintf("%s[%d]", name, sa.uniqueID), "peer", remote.Addr())
+	return sa
+}
+
+func (sa *ikeSA) localSPI() uint64 {
+	if sa.initiator {
+		return sa.spiI
+	}
+	return sa.spiR
+}
+
+func (sa *ikeSA) name() string {
+	if sa.conn != nil {
+		return sa.conn.Name
+	}
+	return ""
+}
+
+// header returns a header for a message of ours.
+func (sa *ikeSA) header(exch wire.ExchangeType, id uint32, response bool) wire.Header {
+	h := wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: exch, MessageID: id,
+		MajorVersion: 2, MinorVersion: 0}
+	if sa.initiator {
+		h.Flags |= wire.FlagInitiator
+	}
+	if response {
+		h.Flags |= wire.FlagResponse
+	}
+	return h
+}
+
+// encode builds the datagrams of one encrypted message, fragmented (RFC
+// 7383) when it would not fit and the peer supports fragments.
+func (sa *ikeSA) encode(h wire.Header, payloads []wire.Payload) ([][]byte, error) {
+	pkt, err := wire.EncodeEncrypted(h, payloads, sa.out)
+	if err != nil {
+		return nil, err
+	}
+	max := sa.mgr.cfg.IKE.FragmentSize
+	if max <= 0 {
+		max = 1280
+	}
+	if sa.fragOK && len(pkt) > max && h.Exchange != wire.ExchangeIKESAInit {
+		return wire.Fragment(h, payloads, sa.out, max-28) // room for IP/UDP headers and the marker
+	}
+	return [][]byte{pkt}, nil
+}
+
+func (sa *ikeSA) transmit(pkts [][]byte) {
+	for _, p := range pkts {
+		if err := sa.mgr.tx.SendIKE(p, sa.local, sa.remote, sa.natt); err != nil {
+			sa.log.Debug("send failed", "err", err)
+		}
+	}
+}
+
+// sendRequestLocked queues an exchange; it starts when the window is free.
+func (sa *ikeSA) enqueueLocked(name string, start func()) {
+	sa.queue = append(sa.queue, &task{name: name, start: start})
+	sa.kickLocked()
+}
+
+func (sa *ikeSA) kickLocked() {
+	for sa.pending == nil && len(sa.queue) > 0 && sa.state < stateDead {
+		t := sa.queue[0]
+		sa.queue = sa.queue[1:]
+		t.start()
+	}
+}
+
+// sendRequestLocked sends an encrypted request with the next message ID and
+// keeps it for retransmission.
+func (sa *ikeSA) sendRequestLocked(exch wire.ExchangeType, payloads []wire.Payload, onResponse func(*wire.Message, []wire.Payload), onTimeout func()) error {
+	id := sa.nextReqID
+	pkts, err := sa.encode(sa.header(exch, id, false), payloads)
+	if err != nil {
+		return err
+	}
+	sa.nextReqID++
+	sa.startRequestLocked(&request{id: id, exchange: exch, packets: pkts, onResponse: onResponse, onTimeout: onTimeout})
+	return nil
+}
+
+func (sa *ikeSA) startRequestLocked(r *request) {
+	sa.pending = r
+	sa.transmit(r.packets)
+	sa.armRetransmitLocked(r)
+}
+
+// armRetransmitLocked schedules the next retransmission of r: timeout *
+// base^tries (RFC 7296 2.1, 2.4; strongSwan's retransmit_* knobs).
+func (sa *ikeSA) armRetransmitLocked(r *request) {
+	ikec := sa.mgr.cfg.IKE
+	timeout := ikec.RetransmitTimeout
+	if timeout <= 0 {
+		timeout = 4 * time.Second
+	}
+	base := ikec.RetransmitBase
+	if base < 1 {
+		base = 1.8
+	}
+	d := time.Duration(float64(timeout) * math.Pow(base, float64(r.tries)))
+	r.timer = time.AfterFunc(d, func() {
+		sa.mu.Lock()
+		defer sa.mu.Unlock()
+		if sa.pending != r || sa.state == stateDead {
+			return
+		}
+		tries := ikec.RetransmitTries
+		if tries <= 0 {
+			tries = 5
+		}
+		if r.tries >= tries {
+			sa.pending = nil
+			sa.log.Info("peer did not answer, giving up", "exchange", r.exchange.String(), "tries", r.tries+1)
+			if r.onTimeout != nil {
+				r.onTimeout()
+			} else {
+				sa.peerDeadLocked("retransmits exhausted")
+			}
+			return
+		}
+		r.tries++
+		sa.log.Debug("retransmit", "exchange", r.exchange.String(), "msgid", r.id, "try", r.tries)
+		sa.transmit(r.packets)
+		sa.armRetransmitLocked(r)
+	})
+}
+
+// respondLocked sends the response to the peer's current request and keeps
+// it for the peer's retransmits.
+func (sa *ikeSA) respondLocked(exch wire.ExchangeType, id uint32, payloads []wire.Payload) {
+	pkts, err := sa.encode(sa.header(exch, id, true), payloads)
+	if err != nil {
+		sa.log.Warn("cannot encode response", "err", err)
+		return
+	}
+	sa.lastResp = pkts
+	sa.haveLastResp = true
+	sa.transmit(pkts)
+}
+
+// receive handles a datagram for this SA.
+func (sa *ikeSA) receive(d datagram, h wire.Header) {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if sa.state == stateDead {
+		return
+	}
+	response := h.Flags&wire.FlagResponse != 0
+	if h.Exchange == wire.ExchangeIKESAInit {
+		if response && sa.initiator && sa.state == stateInitSent && sa.pending != nil && h.MessageID == 0 {
+			sa.handleInitResponseLocked(d, h)
+		} else if !response && !sa.initiator && h.MessageID == 0 && sa.haveLastResp && sa.state == stateInitDone {
+			// A retransmitted IKE_SA_INIT request (RFC 7296 2.1).
+			sa.transmit(sa.lastResp)
+		}
+		return
+	}
+	if sa.keys == nil {
+		return
+	}
+	// Message ID checks before any decryption work (RFC 7296 2.3).
+	if response {
+		if sa.pending == nil || h.MessageID != sa.pending.id {
+			sa.mgr.stats.dropped.Add(1)
+			return
+		}
+	} else {
+		switch {
+		case h.MessageID == sa.peerNextID:
+		case h.MessageID+1 == sa.peerNextID && sa.haveLastResp:
+			// Retransmitted request: answer from the cache without
+			// processing it again. Only an authentic message may trigger
+			// that, so verify it first.
+			if _, err := sa.decrypt(d.pkt, h); err == nil || errors.Is(err, errIncomplete) {
+				sa.transmit(sa.lastResp)
+			}
+			return
+		default:
+			sa.mgr.stats.dropped.Add(1)
+			return
+		}
+	}
+	payloads, err := sa.decrypt(d.pkt, h)
+	if err != nil {
+		if !errors.Is(err, errIncomplete) {
+			sa.mgr.stats.invalid.Add(1)
+			sa.log.Debug("dropped undecryptable message", "exchange", h.Exchange.String(), "err", err)
+		}
+		return
+	}
+	sa.lastHeard = time.Now()
+	sa.updatePeerLocked(d)
+	if response {
+		r := sa.pending
+		sa.pending = nil
+		if r.timer != nil {
+			r.timer.Stop()
+		}
+		msg := &wire.Message{Header: h}
+		r.onResponse(msg, payloads)
+		sa.kickLocked()
+		return
+	}
+	sa.peerNextID++
+	sa.haveLastResp = false
+	var crit *wire.UnsupportedCriticalPayloadError
+	for _, p := range payloads {
+		if u, ok := p.(*wire.Unknown); ok && u.Critical {
+			crit = &wire.UnsupportedCriticalPayloadError{Type: u.T}
+		}
+	}
+	if crit != nil {
+		// RFC 7296 2.5: reject the whole message.
+		sa.respondLocked(h.Exchange, h.MessageID, []wire.Payload{notifyData(wire.NotifyUnsupportedCriticalPayload, []byte{byte(crit.Type)})})
+		return
+	}
+	switch h.Exchange {
+	case wire.ExchangeIKEAuth:
+		sa.handleAuthRequestLocked(h, payloads)
+	case wire.ExchangeCreateChildSA:
+		sa.handleCreateChildRequestLocked(h, payloads)
+	case wire.ExchangeInformational:
+		sa.handleInformationalRequestLocked(h, payloads)
+	default:
+		sa.respondLocked(h.Exchange, h.MessageID, []wire.Payload{notify(wire.NotifyInvalidSyntax)})
+	}
+}
+
+var errIncomplete = errors.New("ike: fragment kept, message incomplete")
+
+// decrypt verifies and decrypts an SK or SKF message.
+func (sa *ikeSA) decrypt(pkt []byte, h wire.Header) ([]wire.Payload, error) {
+	msg, err := wire.Parse(pkt)
+	if err != nil {
+		return nil, err
+	}
+	if len(msg.Payloads) == 0 {
+		return nil, errors.New("ike: no encrypted payload")
+	}
+	switch p := msg.Payloads[len(msg.Payloads)-1].(type) {
+	case *wire.Encrypted:
+		return wire.DecryptSK(pkt, msg, sa.in)
+	case *wire.EncryptedFragment:
+		_ = p
+		if sa.reasm == nil {
+			sa.reasm = &wire.Reassembler{}
+		}
+		payloads, done, err := sa.reasm.Add(pkt, msg, sa.in)
+		if err != nil {
+			return nil, err
+		}
+		if !done {
+			return nil, errIncomplete
+		}
+		return payloads, nil
+	}
+	return nil, errors.New("ike: message without SK payload")
+}
+
+// updatePeerLocked follows the peer to a new address after an authenticated
+// message, when NAT-T is in use (RFC 7296 2.23).
+func (sa *ikeSA) updatePeerLocked(d datagram) {
+	if d.remote == sa.remote || !sa.natt || !(sa.natRemote || sa.natLocal) {
+		return
+	}
+	sa.log.Info("peer moved", "from", sa.remote, "to", d.remote)
+	sa.remote = d.remote
+	for _, c := range sa.children {
+		c.setPeer(sa.remote)
+	}
+}
+
+// destroyLocked removes the IKE SA and its Child SAs from everything,
+// without telling the peer.
+func (sa *ikeSA) destroyLocked(why string) {
+	if sa.state == stateDead {
+		return
+	}
+	prev := sa.state
+	sa.state = stateDead
+	if sa.pending != nil && sa.pending.timer != nil {
+		sa.pending.timer.Stop()
+	}
+	sa.pending = nil
+	sa.queue = nil
+	for _, t := range []*time.Timer{sa.rekeyTimer, sa.dpdTimer, sa.keepaliveTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	if sa.rekeyedTo == nil {
+		for _, c := range sa.children {
+			c.uninstall()
+		}
+	}
+	sa.children = nil
+	if sa.keys != nil {
+		sa.keys.Wipe()
+	}
+	if sa.ke != nil {
+		sa.ke.Wipe()
+	}
+	sa.mgr.unregister(sa)
+	if prev >= stateEstablished || why != "" {
+		sa.log.Info("IKE SA removed", "reason", why)
+	}
+	err := errors.New(why)
+	if sa.failReason != "" {
+		err = errors.New(sa.failReason)
+	}
+	for _, w := range sa.initWaiters {
+		w <- err
+	}
+	sa.initWaiters = nil
+	if sa.authReq != nil {
+		sa.authReq.finish(err)
+		sa.authReq = nil
+	}
+	for _, r := range sa.childReqs {
+		r.finish(err)
+	}
+	sa.childReqs = nil
+	for _, w := range sa.deleteWaiters {
+		w <- nil
+	}
+	sa.deleteWaiters = nil
+}
+
+// peerDeadLocked handles a peer that stopped answering: the SA goes, and
+// the connection's dpd_action says what happens next.
+func (sa *ikeSA) peerDeadLocked(why string) {
+	conn := sa.conn
+	var restart []*config.Child
+	if sa.state >= stateEstablished && conn != nil {
+		for _, c := range sa.children {
+			switch c.cfg.DPDAction {
+			case "restart":
+				restart = append(restart, c.cfg)
+			}
+		}
+	}
+	sa.log.Info("peer is dead", "reason", why)
+	sa.failReason = "peer did not answer"
+	sa.destroyLocked("dead peer: " + why)
+	m := sa.mgr
+	for _, ch := range restart {
+		go func() {
+			if err := m.initiate(context.Background(), conn, ch, nil); err != nil {
+				m.log.Info("restart after dead peer failed", "conn", conn.Name, "child", ch.Name, "err", err)
+			}
+		}()
+	}
+	if conn != nil {
+		for _, ch := range conn.Children {
+			if ch.StartAction == "trap" {
+				m.reinstallTrap(conn, ch)
+			}
+		}
+	}
+}
+
+func notify(t wire.NotifyType) *wire.Notify { return &wire.Notify{NotifyType: t} }
+
+func notifyData(t wire.NotifyType, data []byte) *wire.Notify {
+	return &wire.Notify{NotifyType: t, Data: data}
+}
+
+func findNotify(ps []wire.Payload, t wire.NotifyType) *wire.Notify {
+	for _, p := range ps {
+		if n, ok := p.(*wire.Notify); ok && n.NotifyType == t {
+			return n
+		}
+	}
+	return nil
+}
+
+// errorNotify returns the first error notify (type < 16384, RFC 7296 3.10.1).
+func errorNotify(ps []wire.Payload) *wire.Notify {
+	for _, p := range ps {
+		if n, ok := p.(*wire.Notify); ok && n.NotifyType < 16384 {
+			return n
+		}
+	}
+	return nil
+}
+
+func payloadOf[T wire.Payload](ps []wire.Payload) T {
+	var zero T
+	for _, p := range ps {
+		if t, ok := p.(T); ok {
+			return t
+		}
+	}
+	return zero
+}
