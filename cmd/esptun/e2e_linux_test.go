@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -83,6 +84,9 @@ func TestPing(t *testing.T) {
 				requireKeys(t, fmt.Sprintf("status.sas[%d].drops", i), d, dropKeys...)
 			}
 		}
+	}
+	if link := l.a.mustRun(t, "ip", "-o", "link", "show", "dev", tunDev); !strings.Contains(link, "mtu 1400 ") {
+		t.Errorf("%s: want the default MTU 1400: %s", tunDev, link)
 	}
 	if doc["tun"] != tunDev {
 		t.Errorf("status.tun = %v, want %s", doc["tun"], tunDev)
@@ -398,6 +402,9 @@ func TestSignalShutdown(t *testing.T) {
 		if c.g.err != nil {
 			t.Errorf("gateway %s: esptun up after %v: %v, want exit status 0", c.g.name, c.sig, c.g.err)
 		}
+		if _, err := os.Stat(c.g.sock); err == nil {
+			t.Logf("note: gateway %s left its control socket %s behind", c.g.name, c.g.sock)
+		}
 		links := c.g.mustRun(t, "ip", "-o", "link", "show")
 		if strings.Contains(links, tunDev) {
 			t.Errorf("gateway %s: %s still exists after %v:\n%s", c.g.name, tunDev, c.sig, links)
@@ -406,6 +413,28 @@ func TestSignalShutdown(t *testing.T) {
 			t.Errorf("gateway %s: routes via %s left after %v:\n%s", c.g.name, tunDev, c.sig, routes)
 		}
 	}
+}
+
+// TestInstallRoutes checks both values of [tun] install_routes: by default
+// every remote selector is routed into the TUN; with false, none is, and
+// traffic flows once the operator adds the route.
+func TestInstallRoutes(t *testing.T) {
+	l := newLab(t, labConfig{})
+	for _, prefix := range []string{"10.78.2.0/24", "fd78:2::/64"} {
+		if r := l.a.mustRun(t, "ip", "route", "show", "table", "all", prefix); !strings.Contains(r, "dev "+tunDev) {
+			t.Errorf("install_routes default: no route for %s into %s: %q", prefix, tunDev, r)
+		}
+	}
+
+	l = newLab(t, labConfig{NoRoutes: true})
+	for _, prefix := range []string{"10.78.2.0/24", "fd78:2::/64"} {
+		if r := l.a.mustRun(t, "ip", "route", "show", "table", "all", prefix); strings.TrimSpace(r) != "" {
+			t.Errorf("install_routes = false: route for %s installed anyway: %q", prefix, r)
+		}
+	}
+	l.a.mustRun(t, "ip", "route", "add", "10.78.2.0/24", "dev", tunDev)
+	l.b.mustRun(t, "ip", "route", "add", "10.78.1.0/24", "dev", tunDev)
+	l.a.ping(t, innerA4, innerB4, 3)
 }
 
 // TestSuites pings through every ESP suite, with and without ESN, over raw

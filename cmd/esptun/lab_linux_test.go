@@ -68,6 +68,7 @@ type labConfig struct {
 	// Extra selectors and TUN addresses for B only, to make B send what A's
 	// inbound SA does not allow.
 	ExtraLocalTSB, ExtraAddrB []string
+	NoRoutes                  bool // [tun] install_routes = false
 }
 
 type lab struct {
@@ -168,7 +169,9 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 	for _, g := range []*gateway{l.a, l.b} {
 		g.waitReady(t)
 	}
-	l.warmUp()
+	if !cfg.NoRoutes {
+		l.warmUp()
+	}
 	return l
 }
 
@@ -209,7 +212,11 @@ func (l *lab) config(g *gateway) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"debug\"\n\n", g.sock)
-	fmt.Fprintf(&b, "[tun]\nname = %q\naddresses = %s\n\n", tunDev, quoteList(addrs))
+	fmt.Fprintf(&b, "[tun]\nname = %q\naddresses = %s\n", tunDev, quoteList(addrs))
+	if c.NoRoutes {
+		fmt.Fprintf(&b, "install_routes = false\n")
+	}
+	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, "[ike]\nlisten = [%q]\nnatt_port = 4500\n\n", local)
 	fmt.Fprintf(&b, "[manual.site]\n")
 	fmt.Fprintf(&b, "remote_addr = %q\n", netip.AddrPortFrom(remote, 4500))
