@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"math/big"
 	"net"
@@ -58,15 +59,16 @@ var serial int64
 
 // certSpec describes a test certificate.
 type certSpec struct {
-	subject   pkix.Name
-	dns       []string
-	emails    []string
-	ips       []net.IP
-	ca        bool
-	notBefore time.Time
-	notAfter  time.Time
-	eku       []x509.ExtKeyUsage
-	sigAlg    x509.SignatureAlgorithm
+	subject    pkix.Name
+	dns        []string
+	emails     []string
+	ips        []net.IP
+	ca         bool
+	notBefore  time.Time
+	notAfter   time.Time
+	eku        []x509.ExtKeyUsage
+	unknownEKU []asn1.ObjectIdentifier
+	sigAlg     x509.SignatureAlgorithm
 }
 
 // issue creates a certificate for pub signed by parent and parentKey.
@@ -90,6 +92,7 @@ func issue(t testing.TB, spec certSpec, pub crypto.PublicKey, parent *x509.Certi
 		BasicConstraintsValid: true,
 		IsCA:                  spec.ca,
 		ExtKeyUsage:           spec.eku,
+		UnknownExtKeyUsage:    spec.unknownEKU,
 		SignatureAlgorithm:    spec.sigAlg,
 	}
 	if spec.ca {
