@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -23,6 +25,16 @@ const (
 	DefaultIKEPort       = 500
 	DefaultNATTPort      = 4500
 	DefaultReplayWindow  = 1024
+
+	// [ike], after strongswan.conf's charon.* defaults.
+	DefaultRetransmitTimeout = 4 * time.Second
+	DefaultRetransmitBase    = 1.8
+	DefaultRetransmitTries   = 5
+	DefaultCookieThreshold   = 30
+	DefaultHalfOpenLimit     = 10000
+	DefaultHalfOpenTimeout   = 30 * time.Second
+	DefaultFragmentSize      = 1280
+	DefaultKeepaliveInterval = 20 * time.Second // RFC 3948 4: 20 seconds
 )
 
 // Limits of the validated values.
@@ -40,8 +52,9 @@ const (
 // validate gives Errors listing every problem.
 //
 // Because key files must stay private, Load also adds a warning when the file
-// holds static keys and is readable by group or others (not on Windows,
-// where file modes do not say so).
+// holds static keys or secrets and is readable by group or others (not on
+// Windows, where file modes do not say so). Parse gives the same warning for
+// each secret_file and private key file it reads.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -51,18 +64,22 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if runtime.GOOS != "windows" && cfg.holdsKeys() {
+	if what := cfg.holdsKeys(); what != "" && runtime.GOOS != "windows" {
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o044 != 0 {
-			cfg.warnings = append(cfg.warnings, fmt.Sprintf("%s: file holds static keys but is readable by group or others (mode %04o); chmod 600 %s",
-				path, fi.Mode().Perm(), path))
+			cfg.warnings = append(cfg.warnings, fmt.Sprintf("%s: file holds %s but is readable by group or others (mode %04o); chmod 600 %s",
+				path, what, fi.Mode().Perm(), path))
 		}
 	}
 	return cfg, nil
 }
 
-// Parse parses and validates data as the contents of file (used only in
-// messages). On failure the error is Errors, every entry formatted as
-// "FILE:LINE: key: message" (syntax errors: "FILE:LINE: message").
+// Parse parses and validates data as the contents of file. On failure the
+// error is Errors, every entry formatted as "FILE:LINE: key: message"
+// (syntax errors: "FILE:LINE: message").
+//
+// Files named by the configuration (certs, cacerts, secret_file, private
+// key files) are resolved against file's directory, checked for
+// readability and, for secrets and keys, read. Nothing else is touched.
 func Parse(file string, data []byte) (cfg *Config, err error) {
 	var raw map[string]any
 	if err := decodeTOML(string(data), &raw); err != nil {
@@ -71,10 +88,15 @@ func Parse(file string, data []byte) (cfg *Config, err error) {
 		if errors.As(err, &pe) {
 			e.Line = syntaxErrorLine(data, pe.Position)
 			e.Msg = "invalid TOML: " + pe.Message
+			if mayHoldSecret(data, e.Line) {
+				// The decoder quotes what it found, which may be part
+				// of a secret.
+				e.Msg = "invalid TOML on a line that may hold a secret (details withheld; check the quoting of the value)"
+			}
 		}
 		return nil, Errors{e}
 	}
-	c := &checker{file: file, lines: scanKeyLines(string(data))}
+	c := &checker{file: file, dir: filepath.Dir(file), lines: scanKeyLines(string(data))}
 	cfg = c.config(raw)
 	if len(c.errs) > 0 {
 		sortByLine(c.errs)
@@ -104,6 +126,27 @@ func syntaxErrorLine(data []byte, pos toml.Position) int {
 	return bytes.Count(data[:off], []byte("\n")) + 1
 }
 
+// mayHoldSecret reports whether line (1-based) of data may hold key
+// material: it mentions a secret or a manual key, or lies in a [secrets]
+// table.
+func mayHoldSecret(data []byte, line int) bool {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return true
+	}
+	l := strings.ToLower(lines[line-1])
+	if strings.Contains(l, "secret") || strings.Contains(l, "key") {
+		return true
+	}
+	for i := line - 1; i >= 0; i-- {
+		h := strings.TrimLeft(strings.ToLower(lines[i]), " \t")
+		if strings.HasPrefix(h, "[") {
+			return strings.Contains(h, "secrets")
+		}
+	}
+	return false
+}
+
 // decodeTOML runs the TOML decoder, turning a panic inside it into an error:
 // a configuration file must never crash the daemon.
 func decodeTOML(src string, v any) (err error) {
@@ -127,24 +170,30 @@ func (c *Config) Line(key string) int {
 	return (&checker{lines: c.lines}).lineOf(strings.Split(key, "."))
 }
 
-func (c *Config) holdsKeys() bool {
+// holdsKeys says what secret material the file itself holds, or "".
+func (c *Config) holdsKeys() string {
 	for _, m := range c.Manual {
 		if len(m.KeyIn) > 0 || len(m.KeyOut) > 0 {
-			return true
+			return "static keys"
 		}
 	}
-	return false
+	for _, s := range c.Secrets {
+		if len(s.Data) > 0 && !s.fromFile {
+			return "secrets"
+		}
+	}
+	return ""
 }
 
 // Sections of swanctl.conf that this version does not accept, with why.
 var unsupportedSections = map[string]string{
-	"connections": "IKE connections are not accepted by this version of esptun; key SAs statically with [manual.NAME] sections",
-	"secrets":     "IKE secrets are not accepted by this version of esptun (they go with [connections], which are not accepted either)",
-	"pools":       "address pools are not accepted by this version of esptun (they go with [connections], which are not accepted either)",
-	"authorities": "certification authorities are not accepted by this version of esptun (they go with [connections], which are not accepted either)",
+	"pools":       "address pools (virtual IPs for clients) are not supported by this version of esptun",
+	"authorities": "certification authorities are not supported by this version of esptun; give CA certificates with cacerts in [connections.NAME.remote]",
 }
 
-var topSections = []string{"daemon", "tun", "ike", "manual"}
+var topSections = []string{"daemon", "tun", "ike", "manual", "connections", "secrets"}
+
+const allowedSections = "[daemon], [tun], [ike], [manual.NAME], [connections.NAME], [secrets.NAME]"
 
 func (c *checker) config(raw map[string]any) *Config {
 	cfg := &Config{
@@ -161,8 +210,16 @@ func (c *checker) config(raw map[string]any) *Config {
 			Offload:       true,
 		},
 		IKE: IKE{
-			Port:     DefaultIKEPort,
-			NATTPort: DefaultNATTPort,
+			Port:              DefaultIKEPort,
+			NATTPort:          DefaultNATTPort,
+			RetransmitTimeout: DefaultRetransmitTimeout,
+			RetransmitBase:    DefaultRetransmitBase,
+			RetransmitTries:   DefaultRetransmitTries,
+			CookieThreshold:   DefaultCookieThreshold,
+			HalfOpenLimit:     DefaultHalfOpenLimit,
+			HalfOpenTimeout:   DefaultHalfOpenTimeout,
+			FragmentSize:      DefaultFragmentSize,
+			KeepaliveInterval: DefaultKeepaliveInterval,
 		},
 		lines: c.lines,
 	}
@@ -176,9 +233,9 @@ func (c *checker) config(raw map[string]any) *Config {
 		}
 		if !slices.Contains(topSections, k) {
 			if _, isTable := v.(map[string]any); isTable {
-				top.errorf(k, "unknown section (allowed: [daemon], [tun], [ike], [manual.NAME])")
+				top.errorf(k, "unknown section (allowed: %s)", allowedSections)
 			} else {
-				top.errorf(k, "unknown key (allowed at the top level: the sections [daemon], [tun], [ike], [manual.NAME])")
+				top.errorf(k, "unknown key (allowed at the top level: the sections %s)", allowedSections)
 			}
 			continue
 		}
@@ -200,6 +257,12 @@ func (c *checker) config(raw map[string]any) *Config {
 	}
 	if t := sections["manual"]; t != nil {
 		cfg.Manual = c.manuals(t, &cfg.IKE)
+	}
+	if t := sections["secrets"]; t != nil {
+		cfg.Secrets = c.secrets(t)
+	}
+	if t := sections["connections"]; t != nil {
+		cfg.Connections = c.connections(t, &cfg.IKE, cfg.Secrets)
 	}
 	c.checkMTU(cfg)
 	return cfg
@@ -305,8 +368,18 @@ func parseIfPrefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
+var ikeKeys = []string{
+	"listen", "port", "natt_port",
+	"retransmit_timeout", "retransmit_base", "retransmit_tries",
+	"cookie_threshold", "half_open_limit", "half_open_timeout",
+	"fragment_size", "keepalive_interval",
+}
+
+// maxRetransmitWait bounds the time a request is retransmitted for.
+const maxRetransmitWait = 24 * time.Hour
+
 func (c *checker) ike(t *table, ike *IKE) {
-	t.unknown([]string{"listen", "port", "natt_port"})
+	t.unknown(ikeKeys)
 	if list, ok := t.strList("listen"); ok {
 		for _, s := range list {
 			a, err := parseHostAddr(s)
@@ -340,6 +413,67 @@ func (c *checker) ike(t *table, ike *IKE) {
 		}
 		t.errorf(k, "port and natt_port must differ (both are %d): ESP-in-UDP arrives on natt_port, IKE without the non-ESP marker on port", ike.Port)
 	}
+
+	if d, ok := t.duration("retransmit_timeout"); ok {
+		if d <= 0 {
+			t.errorf("retransmit_timeout", "must be greater than 0 (default %v)", DefaultRetransmitTimeout)
+		} else {
+			ike.RetransmitTimeout = d
+		}
+	}
+	if f, ok := t.float("retransmit_base", 1, 10); ok {
+		ike.RetransmitBase = f
+	}
+	if n, ok := t.integer("retransmit_tries", 0, 30); ok {
+		ike.RetransmitTries = int(n)
+	}
+	// The last wait is timeout * base^tries; the total is the sum over
+	// 0..tries. Bound it so that a dead peer is noticed in finite time and
+	// the arithmetic stays within time.Duration.
+	total, wait := 0.0, float64(ike.RetransmitTimeout)
+	for range ike.RetransmitTries + 1 {
+		total += wait
+		wait *= ike.RetransmitBase
+	}
+	if total > float64(maxRetransmitWait) {
+		k := "retransmit_tries"
+		for _, cand := range []string{"retransmit_tries", "retransmit_base", "retransmit_timeout"} {
+			if t.has(cand) {
+				k = cand
+				break
+			}
+		}
+		t.errorf(k, "a request would be retransmitted for %v before the peer is declared dead (at most %v allowed: lower retransmit_timeout, retransmit_base or retransmit_tries)",
+			time.Duration(total).Round(time.Second), maxRetransmitWait)
+	}
+
+	if n, ok := t.integer("cookie_threshold", 0, 1<<20); ok {
+		ike.CookieThreshold = int(n)
+	}
+	if n, ok := t.integer("half_open_limit", 0, 1<<24); ok {
+		ike.HalfOpenLimit = int(n)
+	}
+	if ike.HalfOpenLimit > 0 && ike.CookieThreshold >= ike.HalfOpenLimit && (t.has("cookie_threshold") || t.has("half_open_limit")) {
+		k := "cookie_threshold"
+		if !t.has(k) {
+			k = "half_open_limit"
+		}
+		t.errorf(k, "cookie_threshold (%d) must be below half_open_limit (%d), or cookies (RFC 7296 2.6) would never be asked for before requests are dropped",
+			ike.CookieThreshold, ike.HalfOpenLimit)
+	}
+	if d, ok := t.duration("half_open_timeout"); ok {
+		if d <= 0 {
+			t.errorf("half_open_timeout", "must be greater than 0 (default %v)", DefaultHalfOpenTimeout)
+		} else {
+			ike.HalfOpenTimeout = d
+		}
+	}
+	if n, ok := t.integer("fragment_size", MinMTU, 65535); ok {
+		ike.FragmentSize = int(n)
+	}
+	if d, ok := t.duration("keepalive_interval"); ok {
+		ike.KeepaliveInterval = d
+	}
 }
 
 // checkMTU enforces the IPv6 minimum link MTU once every address and
@@ -359,6 +493,15 @@ func (c *checker) checkMTU(cfg *Config) {
 		for _, s := range slices.Concat(m.LocalTS, m.RemoteTS) {
 			if why == "" && s.Prefix.Addr().Is6() {
 				why = fmt.Sprintf("manual.%s has the IPv6 selector %s", m.Name, s.Prefix)
+			}
+		}
+	}
+	for _, conn := range cfg.Connections {
+		for _, ch := range conn.Children {
+			for _, s := range slices.Concat(ch.LocalTS.Selectors, ch.RemoteTS.Selectors) {
+				if why == "" && s.Prefix.Addr().Is6() {
+					why = fmt.Sprintf("connections.%s.children.%s has the IPv6 selector %s", formatPath([]string{conn.Name}), formatPath([]string{ch.Name}), s.Prefix)
+				}
 			}
 		}
 	}

@@ -11,7 +11,7 @@ import (
 func fuzzSeeds() []string {
 	return []string{
 		designExample,
-		designExample + designUnsupported,
+		designExample + designIKE,
 		"",
 		"[daemon]\nworkers = 2\n[tun]\naddresses = [\"fd00::1/64\"]\n",
 		manual("m", map[string]string{"esp": `"aes256-sha512"`, "key_out": `"0x` + strings.Repeat("ab", 96) + `"`,
@@ -20,6 +20,13 @@ func fuzzSeeds() []string {
 		"[manual]\nsite = { mode = \"pass\", local_ts = [\"10.0.0.0/8\"],\n  remote_ts = [\"::/0\"] }\n",
 		"tun.mtu = 100\n\"daemon\".'log_level' = \"x\"\n[manual.\"a b\"]\nx = \"\"\"\n[y]\n\"\"\"\n",
 		"[[manual.x]]\n[tun\n",
+		"[ike]\nretransmit_timeout = \"2s\"\nretransmit_base = 1.5\nretransmit_tries = 3\ncookie_threshold = 0\nhalf_open_limit = 100\nfragment_size = 1400\n",
+		"[connections.rw]\nlocal_addrs = [\"10.0.0.0/8\", \"10.1.0.1-10.1.0.9\", \"%any6\"]\nremote_addrs = [\"gw.example.org, fd00::2\"]\n" +
+			"proposals = [\"aes256-sha256-modp2048\", \"default\"]\nfragmentation = false\nunique = \"keep\"\n" +
+			"[connections.rw.local-1]\nauth = \"eap-mschapv2\"\neap_id = \"carol\"\n[connections.rw.remote]\nauth = \"psk\"\nid = \"fqdn:gw\"\n" +
+			"[connections.rw.children.a]\nlocal_ts = [\"dynamic\", \"10.9.0.0/16[udp/53]\"]\nesp_proposals = [\"aes128gcm16-esn\"]\nrekey_bytes = \"1G\"\nstart_action = \"trap\"\n" +
+			"[secrets.eap-carol]\nid = \"carol\"\nsecret = \"0sSHVudGVyMg==\"\n[secrets.ike-1]\nid-a = \"gw\"\nsecret = \"0x0102\"\n",
+		"[secrets]\nike = { id = [\"a\", \"b\"], secret = \"x\" }\nprivate-k = { file = \"/nonexistent\" }\n",
 	}
 }
 
@@ -39,6 +46,21 @@ func checkParse(t *testing.T, data []byte) {
 			if len(m.KeyOut) != m.ESP.KeyLen() || len(m.KeyIn) != m.ESP.KeyLen() || m.SPIIn < MinSPI || m.SPIOut < MinSPI ||
 				!m.RemoteAddr.IsValid() || len(m.LocalTS) == 0 || len(m.RemoteTS) == 0 {
 				t.Fatalf("accepted an incomplete tunnel: %+v", m)
+			}
+		}
+		for _, c := range cfg.Connections {
+			if c.Version != 2 || len(c.Proposals) == 0 || len(c.LocalAddrs) == 0 || len(c.RemoteAddrs) == 0 || c.Local.Auth == "" || c.Remote.Auth == "" {
+				t.Fatalf("accepted an incomplete connection: %+v", c)
+			}
+			for _, ch := range c.Children {
+				if len(ch.ESPProposals) == 0 || (!ch.LocalTS.Dynamic && len(ch.LocalTS.Selectors) == 0) || (!ch.RemoteTS.Dynamic && len(ch.RemoteTS.Selectors) == 0) {
+					t.Fatalf("accepted an incomplete child: %+v", ch)
+				}
+			}
+		}
+		for _, s := range cfg.Secrets {
+			if (s.Type == SecretIKE || s.Type == SecretEAP) && len(s.Data) == 0 || s.Type != SecretIKE && s.Type != SecretEAP && s.Key.Signer == nil {
+				t.Fatalf("accepted an incomplete secret: %+v", s)
 			}
 		}
 		return

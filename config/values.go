@@ -14,6 +14,7 @@ import (
 // checker collects the problems of one file.
 type checker struct {
 	file  string
+	dir   string // directory relative file names are taken from
 	lines keyLines
 	errs  Errors
 	warns Errors
@@ -50,8 +51,8 @@ type table struct {
 	m    map[string]any
 }
 
-func (t *table) sub(k string) []string {
-	return append(append([]string(nil), t.path...), k)
+func (t *table) sub(k ...string) []string {
+	return append(append([]string(nil), t.path...), k...)
 }
 
 func (t *table) has(k string) bool {
@@ -140,10 +141,38 @@ func (t *table) boolean(k string, def bool) bool {
 	}
 	b, ok := v.(bool)
 	if !ok {
+		if s, isStr := v.(string); isStr && slices.Contains([]string{"yes", "no"}, strings.ToLower(s)) {
+			t.errorf(k, "must be true or false, not a string (swanctl's %s is written %v in TOML, unquoted)", s, strings.EqualFold(s, "yes"))
+			return def
+		}
 		t.errorf(k, "must be true or false, not %s", typeName(v))
 		return def
 	}
 	return b
+}
+
+// float returns the value of k if it is a number (integer or float) in
+// lo..hi.
+func (t *table) float(k string, lo, hi float64) (float64, bool) {
+	v, present := t.m[k]
+	if !present {
+		return 0, false
+	}
+	var f float64
+	switch v := v.(type) {
+	case int64:
+		f = float64(v)
+	case float64:
+		f = v
+	default:
+		t.errorf(k, "must be a number in %g..%g, not %s", lo, hi, typeName(v))
+		return 0, false
+	}
+	if !(f >= lo && f <= hi) { // NaN fails too
+		t.errorf(k, "%g is out of range (allowed: %g..%g)", f, lo, hi)
+		return 0, false
+	}
+	return f, true
 }
 
 // integer returns the value of k if it is an integer in lo..hi.
