@@ -322,6 +322,32 @@ func (id Identity) Matches(peer Identity) bool {
 	return id.Equal(peer)
 }
 
+// IsPattern reports whether id matches more than one identity: %any, an
+// FQDN or RFC822 address starting with '*', or a DN with a "*" value. An
+// initiator sends no IDr for such a remote identity (RFC 7296 2.15 makes
+// IDr optional).
+func (id Identity) IsPattern() bool {
+	switch id.Type {
+	case IDAny:
+		return true
+	case IDFQDN, IDRFC822Addr:
+		return bytes.HasPrefix(id.Data, []byte("*"))
+	case IDDERASN1DN:
+		rdns, err := parseDN(id.Data)
+		if err != nil {
+			return false
+		}
+		for _, rdn := range rdns {
+			for _, atv := range rdn {
+				if v, ok := dnValueString(atv.Value); ok && v == "*" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // MatchCertificate reports whether cert vouches for id (or, if id is a
 // pattern, for an identity that id Matches):
 //

@@ -234,6 +234,18 @@ func TestIdentityMatches(t *testing.T) {
 	}
 }
 
+func TestIdentityIsPattern(t *testing.T) {
+	for s, want := range map[string]bool{
+		"%any": true, "*@example.org": true, "*.example.org": true, "fqdn:*": true,
+		"C=CH, CN=*": true, "C=CH, CN=moon": false, "moon.example": false,
+		"alice@example.org": false, "10.0.0.1": false, "keyid:*": false,
+	} {
+		if got := mustID(t, s).IsPattern(); got != want {
+			t.Errorf("%q: IsPattern = %v", s, got)
+		}
+	}
+}
+
 func TestMatchCertificate(t *testing.T) {
 	k := keys()
 	caKey := k.p384
