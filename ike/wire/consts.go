@@ -180,91 +180,91 @@ const (
 
 // Status types (RFC 7296 3.10.1 and the RFCs cited).
 const (
-	NotifyInitialContact              NotifyType = 16384
-	NotifySetWindowSize               NotifyType = 16385
-	NotifyAdditionalTSPossible        NotifyType = 16386
-	NotifyIPCompSupported             NotifyType = 16387
-	NotifyNATDetectionSourceIP        NotifyType = 16388
-	NotifyNATDetectionDestinationIP   NotifyType = 16389
-	NotifyCookie                      NotifyType = 16390
-	NotifyUseTransportMode            NotifyType = 16391
-	NotifyHTTPCertLookupSupported     NotifyType = 16392
-	NotifyRekeySA                     NotifyType = 16393
-	NotifyESPTFCPaddingNotSupported   NotifyType = 16394
-	NotifyNonFirstFragmentsAlso       NotifyType = 16395
-	NotifyMOBIKESupported             NotifyType = 16396 // RFC 4555
-	NotifyAdditionalIP4Address        NotifyType = 16397 // RFC 4555
-	NotifyAdditionalIP6Address        NotifyType = 16398 // RFC 4555
-	NotifyNoAdditionalAddresses       NotifyType = 16399 // RFC 4555
-	NotifyUpdateSAAddresses           NotifyType = 16400 // RFC 4555
-	NotifyCookie2                     NotifyType = 16401 // RFC 4555
-	NotifyNoNATsAllowed               NotifyType = 16402 // RFC 4555
-	NotifyAuthLifetime                NotifyType = 16403 // RFC 4478
-	NotifyMultipleAuthSupported       NotifyType = 16404 // RFC 4739
-	NotifyAnotherAuthFollows          NotifyType = 16405 // RFC 4739
-	NotifyRedirectSupported           NotifyType = 16406 // RFC 5685
-	NotifyRedirect                    NotifyType = 16407 // RFC 5685
-	NotifyRedirectedFrom              NotifyType = 16408 // RFC 5685
-	NotifyEAPOnlyAuthentication       NotifyType = 16417 // RFC 5998
-	NotifyChildlessIKEv2Supported     NotifyType = 16418 // RFC 6023
-	NotifyIKEv2FragmentationSupported NotifyType = 16430 // RFC 7383
-	NotifySignatureHashAlgorithms     NotifyType = 16431 // RFC 7427
-	NotifyIntermediateExchangeSupp    NotifyType = 16438 // RFC 9242
+	NotifyInitialContact                NotifyType = 16384
+	NotifySetWindowSize                 NotifyType = 16385
+	NotifyAdditionalTSPossible          NotifyType = 16386
+	NotifyIPCompSupported               NotifyType = 16387
+	NotifyNATDetectionSourceIP          NotifyType = 16388
+	NotifyNATDetectionDestinationIP     NotifyType = 16389
+	NotifyCookie                        NotifyType = 16390
+	NotifyUseTransportMode              NotifyType = 16391
+	NotifyHTTPCertLookupSupported       NotifyType = 16392
+	NotifyRekeySA                       NotifyType = 16393
+	NotifyESPTFCPaddingNotSupported     NotifyType = 16394
+	NotifyNonFirstFragmentsAlso         NotifyType = 16395
+	NotifyMOBIKESupported               NotifyType = 16396 // RFC 4555
+	NotifyAdditionalIP4Address          NotifyType = 16397 // RFC 4555
+	NotifyAdditionalIP6Address          NotifyType = 16398 // RFC 4555
+	NotifyNoAdditionalAddresses         NotifyType = 16399 // RFC 4555
+	NotifyUpdateSAAddresses             NotifyType = 16400 // RFC 4555
+	NotifyCookie2                       NotifyType = 16401 // RFC 4555
+	NotifyNoNATsAllowed                 NotifyType = 16402 // RFC 4555
+	NotifyAuthLifetime                  NotifyType = 16403 // RFC 4478
+	NotifyMultipleAuthSupported         NotifyType = 16404 // RFC 4739
+	NotifyAnotherAuthFollows            NotifyType = 16405 // RFC 4739
+	NotifyRedirectSupported             NotifyType = 16406 // RFC 5685
+	NotifyRedirect                      NotifyType = 16407 // RFC 5685
+	NotifyRedirectedFrom                NotifyType = 16408 // RFC 5685
+	NotifyEAPOnlyAuthentication         NotifyType = 16417 // RFC 5998
+	NotifyChildlessIKEv2Supported       NotifyType = 16418 // RFC 6023
+	NotifyIKEv2FragmentationSupported   NotifyType = 16430 // RFC 7383
+	NotifySignatureHashAlgorithms       NotifyType = 16431 // RFC 7427
+	NotifyIntermediateExchangeSupported NotifyType = 16438 // RFC 9242
 )
 
 // IsError reports whether t is an error type (RFC 7296 3.10.1: 0-16383).
 func (t NotifyType) IsError() bool { return t < 16384 }
 
 var notifyNames = map[NotifyType]string{
-	NotifyUnsupportedCriticalPayload:  "UNSUPPORTED_CRITICAL_PAYLOAD",
-	NotifyInvalidIKESPI:               "INVALID_IKE_SPI",
-	NotifyInvalidMajorVersion:         "INVALID_MAJOR_VERSION",
-	NotifyInvalidSyntax:               "INVALID_SYNTAX",
-	NotifyInvalidMessageID:            "INVALID_MESSAGE_ID",
-	NotifyInvalidSPI:                  "INVALID_SPI",
-	NotifyNoProposalChosen:            "NO_PROPOSAL_CHOSEN",
-	NotifyInvalidKEPayload:            "INVALID_KE_PAYLOAD",
-	NotifyAuthenticationFailed:        "AUTHENTICATION_FAILED",
-	NotifySinglePairRequired:          "SINGLE_PAIR_REQUIRED",
-	NotifyNoAdditionalSAs:             "NO_ADDITIONAL_SAS",
-	NotifyInternalAddressFailure:      "INTERNAL_ADDRESS_FAILURE",
-	NotifyFailedCPRequired:            "FAILED_CP_REQUIRED",
-	NotifyTSUnacceptable:              "TS_UNACCEPTABLE",
-	NotifyInvalidSelectors:            "INVALID_SELECTORS",
-	NotifyUnacceptableAddresses:       "UNACCEPTABLE_ADDRESSES",
-	NotifyUnexpectedNATDetected:       "UNEXPECTED_NAT_DETECTED",
-	NotifyTemporaryFailure:            "TEMPORARY_FAILURE",
-	NotifyChildSANotFound:             "CHILD_SA_NOT_FOUND",
-	NotifyInitialContact:              "INITIAL_CONTACT",
-	NotifySetWindowSize:               "SET_WINDOW_SIZE",
-	NotifyAdditionalTSPossible:        "ADDITIONAL_TS_POSSIBLE",
-	NotifyIPCompSupported:             "IPCOMP_SUPPORTED",
-	NotifyNATDetectionSourceIP:        "NAT_DETECTION_SOURCE_IP",
-	NotifyNATDetectionDestinationIP:   "NAT_DETECTION_DESTINATION_IP",
-	NotifyCookie:                      "COOKIE",
-	NotifyUseTransportMode:            "USE_TRANSPORT_MODE",
-	NotifyHTTPCertLookupSupported:     "HTTP_CERT_LOOKUP_SUPPORTED",
-	NotifyRekeySA:                     "REKEY_SA",
-	NotifyESPTFCPaddingNotSupported:   "ESP_TFC_PADDING_NOT_SUPPORTED",
-	NotifyNonFirstFragmentsAlso:       "NON_FIRST_FRAGMENTS_ALSO",
-	NotifyMOBIKESupported:             "MOBIKE_SUPPORTED",
-	NotifyAdditionalIP4Address:        "ADDITIONAL_IP4_ADDRESS",
-	NotifyAdditionalIP6Address:        "ADDITIONAL_IP6_ADDRESS",
-	NotifyNoAdditionalAddresses:       "NO_ADDITIONAL_ADDRESSES",
-	NotifyUpdateSAAddresses:           "UPDATE_SA_ADDRESSES",
-	NotifyCookie2:                     "COOKIE2",
-	NotifyNoNATsAllowed:               "NO_NATS_ALLOWED",
-	NotifyAuthLifetime:                "AUTH_LIFETIME",
-	NotifyMultipleAuthSupported:       "MULTIPLE_AUTH_SUPPORTED",
-	NotifyAnotherAuthFollows:          "ANOTHER_AUTH_FOLLOWS",
-	NotifyRedirectSupported:           "REDIRECT_SUPPORTED",
-	NotifyRedirect:                    "REDIRECT",
-	NotifyRedirectedFrom:              "REDIRECTED_FROM",
-	NotifyEAPOnlyAuthentication:       "EAP_ONLY_AUTHENTICATION",
-	NotifyChildlessIKEv2Supported:     "CHILDLESS_IKEV2_SUPPORTED",
-	NotifyIKEv2FragmentationSupported: "IKEV2_FRAGMENTATION_SUPPORTED",
-	NotifySignatureHashAlgorithms:     "SIGNATURE_HASH_ALGORITHMS",
-	NotifyIntermediateExchangeSupp:    "INTERMEDIATE_EXCHANGE_SUPPORTED",
+	NotifyUnsupportedCriticalPayload:    "UNSUPPORTED_CRITICAL_PAYLOAD",
+	NotifyInvalidIKESPI:                 "INVALID_IKE_SPI",
+	NotifyInvalidMajorVersion:           "INVALID_MAJOR_VERSION",
+	NotifyInvalidSyntax:                 "INVALID_SYNTAX",
+	NotifyInvalidMessageID:              "INVALID_MESSAGE_ID",
+	NotifyInvalidSPI:                    "INVALID_SPI",
+	NotifyNoProposalChosen:              "NO_PROPOSAL_CHOSEN",
+	NotifyInvalidKEPayload:              "INVALID_KE_PAYLOAD",
+	NotifyAuthenticationFailed:          "AUTHENTICATION_FAILED",
+	NotifySinglePairRequired:            "SINGLE_PAIR_REQUIRED",
+	NotifyNoAdditionalSAs:               "NO_ADDITIONAL_SAS",
+	NotifyInternalAddressFailure:        "INTERNAL_ADDRESS_FAILURE",
+	NotifyFailedCPRequired:              "FAILED_CP_REQUIRED",
+	NotifyTSUnacceptable:                "TS_UNACCEPTABLE",
+	NotifyInvalidSelectors:              "INVALID_SELECTORS",
+	NotifyUnacceptableAddresses:         "UNACCEPTABLE_ADDRESSES",
+	NotifyUnexpectedNATDetected:         "UNEXPECTED_NAT_DETECTED",
+	NotifyTemporaryFailure:              "TEMPORARY_FAILURE",
+	NotifyChildSANotFound:               "CHILD_SA_NOT_FOUND",
+	NotifyInitialContact:                "INITIAL_CONTACT",
+	NotifySetWindowSize:                 "SET_WINDOW_SIZE",
+	NotifyAdditionalTSPossible:          "ADDITIONAL_TS_POSSIBLE",
+	NotifyIPCompSupported:               "IPCOMP_SUPPORTED",
+	NotifyNATDetectionSourceIP:          "NAT_DETECTION_SOURCE_IP",
+	NotifyNATDetectionDestinationIP:     "NAT_DETECTION_DESTINATION_IP",
+	NotifyCookie:                        "COOKIE",
+	NotifyUseTransportMode:              "USE_TRANSPORT_MODE",
+	NotifyHTTPCertLookupSupported:       "HTTP_CERT_LOOKUP_SUPPORTED",
+	NotifyRekeySA:                       "REKEY_SA",
+	NotifyESPTFCPaddingNotSupported:     "ESP_TFC_PADDING_NOT_SUPPORTED",
+	NotifyNonFirstFragmentsAlso:         "NON_FIRST_FRAGMENTS_ALSO",
+	NotifyMOBIKESupported:               "MOBIKE_SUPPORTED",
+	NotifyAdditionalIP4Address:          "ADDITIONAL_IP4_ADDRESS",
+	NotifyAdditionalIP6Address:          "ADDITIONAL_IP6_ADDRESS",
+	NotifyNoAdditionalAddresses:         "NO_ADDITIONAL_ADDRESSES",
+	NotifyUpdateSAAddresses:             "UPDATE_SA_ADDRESSES",
+	NotifyCookie2:                       "COOKIE2",
+	NotifyNoNATsAllowed:                 "NO_NATS_ALLOWED",
+	NotifyAuthLifetime:                  "AUTH_LIFETIME",
+	NotifyMultipleAuthSupported:         "MULTIPLE_AUTH_SUPPORTED",
+	NotifyAnotherAuthFollows:            "ANOTHER_AUTH_FOLLOWS",
+	NotifyRedirectSupported:             "REDIRECT_SUPPORTED",
+	NotifyRedirect:                      "REDIRECT",
+	NotifyRedirectedFrom:                "REDIRECTED_FROM",
+	NotifyEAPOnlyAuthentication:         "EAP_ONLY_AUTHENTICATION",
+	NotifyChildlessIKEv2Supported:       "CHILDLESS_IKEV2_SUPPORTED",
+	NotifyIKEv2FragmentationSupported:   "IKEV2_FRAGMENTATION_SUPPORTED",
+	NotifySignatureHashAlgorithms:       "SIGNATURE_HASH_ALGORITHMS",
+	NotifyIntermediateExchangeSupported: "INTERMEDIATE_EXCHANGE_SUPPORTED",
 }
 
 func (t NotifyType) String() string {
@@ -280,15 +280,15 @@ type IDType uint8
 
 // Identification types.
 const (
-	IDIPv4Addr    IDType = 1  // ID_IPV4_ADDR: 4 octets
-	IDFQDN        IDType = 2  // ID_FQDN
-	IDRFC822Addr  IDType = 3  // ID_RFC822_ADDR
-	IDIPv6Addr    IDType = 5  // ID_IPV6_ADDR: 16 octets
-	IDDerASN1DN   IDType = 9  // ID_DER_ASN1_DN
-	IDDerASN1GN   IDType = 10 // ID_DER_ASN1_GN
-	IDKeyID       IDType = 11 // ID_KEY_ID
-	IDFCName      IDType = 12 // ID_FC_NAME (RFC 4595)
-	IDNullIdentty IDType = 13 // ID_NULL (RFC 7619)
+	IDIPv4Addr   IDType = 1  // ID_IPV4_ADDR: 4 octets
+	IDFQDN       IDType = 2  // ID_FQDN
+	IDRFC822Addr IDType = 3  // ID_RFC822_ADDR
+	IDIPv6Addr   IDType = 5  // ID_IPV6_ADDR: 16 octets
+	IDDerASN1DN  IDType = 9  // ID_DER_ASN1_DN
+	IDDerASN1GN  IDType = 10 // ID_DER_ASN1_GN
+	IDKeyID      IDType = 11 // ID_KEY_ID
+	IDFCName     IDType = 12 // ID_FC_NAME (RFC 4595)
+	IDNull       IDType = 13 // ID_NULL (RFC 7619)
 )
 
 func (t IDType) String() string {
@@ -309,7 +309,7 @@ func (t IDType) String() string {
 		return "ID_KEY_ID"
 	case IDFCName:
 		return "ID_FC_NAME"
-	case IDNullIdentty:
+	case IDNull:
 		return "ID_NULL"
 	}
 	return "ID(" + strconv.Itoa(int(t)) + ")"
@@ -459,20 +459,20 @@ type CertEncoding uint8
 
 // Certificate encodings.
 const (
-	CertPKCS7X509        CertEncoding = 1  // PKCS #7 wrapped X.509 certificate
-	CertPGP              CertEncoding = 2  // PGP Certificate
-	CertDNSSignedKey     CertEncoding = 3  // DNS Signed Key
-	CertX509Signature    CertEncoding = 4  // X.509 Certificate - Signature
-	CertKerberos         CertEncoding = 6  // Kerberos Token
-	CertCRL              CertEncoding = 7  // Certificate Revocation List (CRL)
-	CertARL              CertEncoding = 8  // Authority Revocation List (ARL)
-	CertSPKI             CertEncoding = 9  // SPKI Certificate
-	CertX509Attribute    CertEncoding = 10 // X.509 Certificate - Attribute
-	CertRawRSAKey        CertEncoding = 11 // Raw RSA Key (deprecated)
-	CertHashURLX509      CertEncoding = 12 // Hash and URL of X.509 certificate
-	CertHashURLX509Bundl CertEncoding = 13 // Hash and URL of X.509 bundle
-	CertOCSPContent      CertEncoding = 14 // OCSP Content (RFC 4806)
-	CertRawPublicKey     CertEncoding = 15 // Raw Public Key (RFC 7670)
+	CertPKCS7X509         CertEncoding = 1  // PKCS #7 wrapped X.509 certificate
+	CertPGP               CertEncoding = 2  // PGP Certificate
+	CertDNSSignedKey      CertEncoding = 3  // DNS Signed Key
+	CertX509Signature     CertEncoding = 4  // X.509 Certificate - Signature
+	CertKerberos          CertEncoding = 6  // Kerberos Token
+	CertCRL               CertEncoding = 7  // Certificate Revocation List (CRL)
+	CertARL               CertEncoding = 8  // Authority Revocation List (ARL)
+	CertSPKI              CertEncoding = 9  // SPKI Certificate
+	CertX509Attribute     CertEncoding = 10 // X.509 Certificate - Attribute
+	CertRawRSAKey         CertEncoding = 11 // Raw RSA Key (deprecated)
+	CertHashURLX509       CertEncoding = 12 // Hash and URL of X.509 certificate
+	CertHashURLX509Bundle CertEncoding = 13 // Hash and URL of X.509 bundle
+	CertOCSPContent       CertEncoding = 14 // OCSP Content (RFC 4806)
+	CertRawPublicKey      CertEncoding = 15 // Raw Public Key (RFC 7670)
 )
 
 func (e CertEncoding) String() string {
@@ -499,7 +499,7 @@ func (e CertEncoding) String() string {
 		return "RAW_RSA_KEY"
 	case CertHashURLX509:
 		return "HASH_URL_X509"
-	case CertHashURLX509Bundl:
+	case CertHashURLX509Bundle:
 		return "HASH_URL_X509_BUNDLE"
 	case CertOCSPContent:
 		return "OCSP_CONTENT"
