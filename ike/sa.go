@@ -86,7 +86,7 @@ type ikeSA struct {
 	peerNextID   uint32   // ID expected in the peer's next request
 	lastResp     [][]byte // our response to peerNextID-1, resent on retransmits
 	haveLastResp bool
-	reasm        *wire.Reassembler // RFC 7383 fragments of the message in progress
+	reasm        [2]wire.Reassembler // RFC 7383 fragments in progress: requests, responses
 
 	children          []*childSA
 	childReqs         []*childReq // Child SAs waiting for their exchange
@@ -382,10 +382,11 @@ func (sa *ikeSA) decrypt(pkt []byte, h wire.Header) ([]wire.Payload, error) {
 		return wire.DecryptSK(pkt, msg, sa.in)
 	case *wire.EncryptedFragment:
 		_ = p
-		if sa.reasm == nil {
-			sa.reasm = &wire.Reassembler{}
+		r := &sa.reasm[0]
+		if h.IsResponse() {
+			r = &sa.reasm[1]
 		}
-		payloads, done, err := sa.reasm.Add(pkt, msg, sa.in)
+		payloads, done, err := r.Add(pkt, msg, sa.in)
 		if err != nil {
 			return nil, err
 		}

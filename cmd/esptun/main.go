@@ -28,7 +28,12 @@ func main() {
 }
 
 func run(args []string) int {
+	unknown := false
 	app := &cli.App{
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(os.Stderr, "esptun: unknown command %q (see esptun --help)\n", name)
+			unknown = true
+		},
 		Name:            "esptun",
 		Usage:           "userspace IPsec (ESP over TUN, IKEv2-shaped configuration)",
 		HideHelpCommand: true,
@@ -51,6 +56,9 @@ func run(args []string) int {
 		},
 	}
 	err := app.Run(args)
+	if unknown {
+		return exitConfig
+	}
 	if err == nil {
 		return exitOK
 	}
