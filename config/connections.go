@@ -182,8 +182,14 @@ func (c *checker) connection(t *table, name string, ike *IKE, secrets []*Secret)
 		StartAction:   ActionNone,
 	}
 	t.unknownKeys(connectionKeys, unsupportedConnectionKeys, func(k string) bool {
-		_, ok := isAuthSection(k, t.m[k])
-		return ok
+		if _, ok := isAuthSection(k, t.m[k]); ok {
+			return true
+		}
+		if k == "local" || k == "remote" {
+			t.errorf(k, "must be a table [%s] (an authentication round), not %s", formatPath(t.sub(k)), typeName(t.m[k]))
+			return true
+		}
+		return false
 	})
 
 	if n, ok := t.integer("version", 0, 2); ok {
@@ -468,11 +474,20 @@ func (c *checker) authRounds(t *table, conn *Connection) {
 		}
 		c.authRound(&table{c: c, path: t.sub(k), m: t.m[k].(map[string]any)}, side, r)
 	}
+	// A side without a round gets swanctl's defaults; one whose round is
+	// broken (reported already) gets no method, so nothing is checked
+	// against it.
 	if _, ok := seen["local"]; !ok {
 		conn.Local = AuthRound{Auth: AuthPubkey, Revocation: "relaxed"}
+		if t.has("local") {
+			conn.Local.Auth = ""
+		}
 	}
 	if _, ok := seen["remote"]; !ok {
 		conn.Remote = AuthRound{Auth: AuthPubkey, ID: "%any", Revocation: "relaxed"}
+		if t.has("remote") {
+			conn.Remote.Auth = ""
+		}
 	}
 }
 

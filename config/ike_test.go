@@ -445,6 +445,7 @@ func TestConnectionErrors(t *testing.T) {
 			[]string{`t.toml:3: connections.c.remote.auth: EAP method "eap-md5" is not supported`}},
 		{"auth constraint", conn(nil, "[connections.c.remote]\nauth = \"rsa-2048\"\n[connections.c.local]\nauth = \"psk\"\n[secrets.ike]\nsecret = \"x\"\n"),
 			[]string{`t.toml:3: connections.c.remote.auth: signature scheme and key strength constraints ("rsa-2048") are not supported`}},
+		{"round not table", "[connections.c]\nlocal = \"psk\"\n[connections.c.remote]\nauth = \"psk\"\n[secrets.ike]\nsecret = \"x\"\n", []string{`t.toml:2: connections.c.local: must be a table [connections.c.local] (an authentication round), not a string`}},
 		{"two local rounds", conn(nil, pskAuth+"[connections.c.local-2]\nauth = \"eap\"\n"),
 			[]string{"t.toml:8: connections.c.local-2: a second local authentication round (after [connections.c.local]): multiple authentication (RFC 4739) is not supported"}},
 		{"pubkey without certs", conn(nil, "[connections.c.local]\nid = \"moon\"\n[connections.c.remote]\nauth = \"psk\"\n[secrets.ike]\nsecret = \"x\"\n"),
