@@ -71,6 +71,7 @@ type childSA struct {
 	rekeying   bool     // our rekey of it is in flight
 	rekeyedBy  *childSA // the SA that replaced it
 	rekeyOf    *childSA // the SA this one replaced
+	outActive  bool     // out is installed in the SAD
 	// nonces of the exchange that created it (RFC 7296 2.8.1 collisions)
 	nonceLow      []byte
 	initiatedByUs bool
@@ -247,7 +248,7 @@ func (sa *ikeSA) completeChildLocked(r *childReq, ps []wire.Payload, ni, nr, sha
 		suite: suite, esn: esn, dh: dh, localTS: tsi, remoteTS: tsr, created: time.Now(),
 		nonceLow: lowest(ni, nr), initiatedByUs: true}
 	// Our traffic to the responder uses the initiator-to-responder keys.
-	if err := sa.installChildLocked(c, i2r, r2i, r.rekey, r.trap); err != nil {
+	if err := sa.installChildLocked(c, i2r, r2i, r.rekey, r.trap, false); err != nil {
 		return err
 	}
 	r.finish(nil)
@@ -366,7 +367,10 @@ func (sa *ikeSA) respondChildLocked(ps []wire.Payload, ni, nr []byte, peerKE *wi
 		suite: suite, esn: esn, dh: dh, localTS: nTSr, remoteTS: nTSi, created: time.Now(),
 		nonceLow: lowest(ni, nr)}
 	// We are the responder: we send with the responder-to-initiator keys.
-	if err := sa.installChildLocked(c, r2i, i2r, rekey, sa.mgr.trapFor(sa.conn, cfg)); err != nil {
+	// As the responder of a rekey we keep sending on the old SA until the
+	// initiator deletes it, so that nothing in flight is lost (RFC 7296
+	// 2.8: make-before-break).
+	if err := sa.installChildLocked(c, r2i, i2r, rekey, sa.mgr.trapFor(sa.conn, cfg), rekey != nil); err != nil {
 		sa.log.Warn("cannot install Child SA", "err", err)
 		return []wire.Payload{notify(wire.NotifyNoAdditionalSAs)}
 	}
@@ -407,7 +411,8 @@ func fmtTS(list []wire.TrafficSelector) string {
 // inbound SA first, then the policy and the outbound SA, so that nothing
 // the peer sends once it has the SA is dropped. A rekeyed child hands over
 // its policy; its own SAs stay until it is deleted (make-before-break).
-func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *childSA, tr *trap) error {
+// With deferOut the outbound SA waits for activateOutLocked.
+func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *childSA, tr *trap, deferOut bool) error {
 	m := sa.mgr
 	outCipher, err := crypto.NewESPCipher(c.suite, outKey)
 	clear(outKey)
@@ -468,24 +473,54 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 			return err
 		}
 	}
-	if err := m.sad.Add(c.out); err != nil {
-		m.sad.Delete(c.in)
-		return err
-	}
 	m.children.Store(c.in, c)
 	m.children.Store(c.out, c)
 	sa.children = append(sa.children, c)
 	if old != nil {
 		old.rekeyedBy = c
 	}
+	if deferOut {
+		// Fall back to switching after a while should the initiator never
+		// delete the old SA.
+		time.AfterFunc(deferOutFallback, func() {
+			sa := c.ike
+			sa.mu.Lock()
+			defer sa.mu.Unlock()
+			if sa.hasChild(c) {
+				sa.activateOutLocked(c)
+			}
+		})
+	} else if err := sa.activateOutLocked(c); err != nil {
+		sa.children = sa.children[:len(sa.children)-1]
+		m.children.Delete(c.in)
+		m.children.Delete(c.out)
+		m.sad.Delete(c.in)
+		return err
+	}
 	sa.log.Info("Child SA installed", "child", c.cfg.Name, "spi_in", fmt.Sprintf("%08x", c.spiIn),
 		"spi_out", fmt.Sprintf("%08x", c.spiOut), "esp", c.suite.Name, "local_ts", fmtTS(c.localTS),
 		"remote_ts", fmtTS(c.remoteTS), "rekey", old != nil)
-	if m.opts.Flush != nil {
-		m.opts.Flush(c.policy.ID)
-		if tr != nil && tr.policy != c.policy {
-			m.opts.Flush(tr.policy.ID)
-		}
+	if m.opts.Flush != nil && tr != nil && tr.policy != c.policy {
+		m.opts.Flush(tr.policy.ID)
+	}
+	return nil
+}
+
+// deferOutFallback bounds how long a rekey responder keeps sending on the
+// old SA when the initiator does not delete it.
+const deferOutFallback = 5 * time.Second
+
+// activateOutLocked makes c's outbound SA the one its policy uses.
+func (sa *ikeSA) activateOutLocked(c *childSA) error {
+	if c.outActive || c.out == nil {
+		return nil
+	}
+	if err := sa.mgr.sad.Add(c.out); err != nil {
+		return err
+	}
+	c.outActive = true
+	if f := sa.mgr.opts.Flush; f != nil {
+		f(c.policy.ID)
 	}
 	return nil
 }

@@ -78,8 +78,23 @@ func (sa *ikeSA) removeChildLocked(c *childSA, why string) {
 			break
 		}
 	}
-	// A rekeyed child hands its policy on; an old SA being replaced must
-	// not take the policy along.
+	// A child that goes while a sibling serves the same policy (a rekey,
+	// or the loser of a rekey collision) hands the policy and, if its own
+	// outbound SA was the current one, the sending over to that sibling.
+	for _, s := range sa.children {
+		if s.policy != c.policy {
+			continue
+		}
+		if c.ownsPolicy {
+			s.ownsPolicy, c.ownsPolicy = true, false
+		}
+		if c.outActive && sa.mgr.sad.Outbound(c.policy.ID) == c.out && !s.outActive {
+			if err := sa.activateOutLocked(s); err != nil {
+				sa.log.Warn("cannot switch to the new outbound SA", "err", err)
+			}
+		}
+		break
+	}
 	c.uninstall()
 	sa.log.Info("Child SA removed", "child", c.cfg.Name, "spi_in", hex32(c.spiIn), "spi_out", hex32(c.spiOut), "reason", why)
 }
