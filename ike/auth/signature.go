@@ -7,6 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	_ "crypto/sha1" // crypto.SHA1.New for method 1 and the SHA-1 schemes
+	_ "crypto/sha256"
+	_ "crypto/sha512"
 	"encoding/asn1"
 	"errors"
 	"fmt"
