@@ -1,0 +1,636 @@
+//go:build linux
+
+package main
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/esptun/esptun/internal/netns"
+)
+
+// The IKE lab is two gateways like the manual-keying lab of
+// lab_linux_test.go, but keyed by IKEv2 between two esptun daemons:
+//
+//	[esptun0 10.78.1.1] A (moon.example) 10.77.0.1 fd77::1 ==== fd77::2 10.77.0.2 B (sun.example) [esptun0 10.78.2.1]
+//
+// A initiates the connection "site" with its child "net"
+// (10.78.1.0/24 === 10.78.2.0/24); B only responds. The gateway type, its
+// start, readiness, ping and cleanup helpers are those of the manual lab.
+const (
+	ikeConn  = "site"
+	ikeChild = "net"
+	ikeIDA   = "moon.example"
+	ikeIDB   = "sun.example"
+	ikeVethA = "ike-a"
+	ikeVethB = "ike-b"
+)
+
+// ikeLabConfig chooses what differs between IKE labs. The zero value is a
+// PSK tunnel with esptun's first proposal of the matrix, initiated by A at
+// start.
+type ikeLabConfig struct {
+	Proposal, ESP   string // both sides; default aes128gcm16-prfsha256-x25519 / aes128gcm16
+	ProposalB, ESPB string // B's, when they must differ from A's
+	Auth            string // "psk" (default), "ecdsa" or "rsa-pss"
+	PSKB            string // B's PSK, when it must differ from A's
+	OuterV6         bool   // IKE and ESP between fd77::1 and fd77::2
+	NoStart         bool   // A does not initiate at start (esptun initiate does)
+	DPDDelay        string // both sides' dpd_delay; default none
+	// RetransmitTries and RetransmitBase go to [ike] when set;
+	// retransmit_timeout is always 1s.
+	RetransmitTries int
+	RetransmitBase  float64
+}
+
+type ikeLab struct {
+	cfg  ikeLabConfig
+	dir  string
+	a, b *gateway
+}
+
+var ikeLabSeq atomic.Int32
+
+// newIKELab builds the namespaces, writes both configurations (with
+// certificates made on the spot when the lab authenticates with them) and
+// starts both daemons. It does not wait for the IKE SA: see established.
+// Everything is torn down when the test ends, whatever its outcome.
+func newIKELab(t *testing.T, cfg ikeLabConfig) *ikeLab {
+	t.Helper()
+	skipUnlessNetwork(t)
+	if cfg.Proposal == "" {
+		cfg.Proposal = "aes128gcm16-prfsha256-x25519"
+	}
+	if cfg.ESP == "" {
+		cfg.ESP = "aes128gcm16"
+	}
+	if cfg.ProposalB == "" {
+		cfg.ProposalB = cfg.Proposal
+	}
+	if cfg.ESPB == "" {
+		cfg.ESPB = cfg.ESP
+	}
+	if cfg.Auth == "" {
+		cfg.Auth = "psk"
+	}
+	// Short paths: control sockets must fit in sun_path.
+	dir, err := os.MkdirTemp("", "esptunike-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	l := &ikeLab{cfg: cfg, dir: dir}
+
+	prefix := fmt.Sprintf("esptunike-%d-%d", os.Getpid(), ikeLabSeq.Add(1))
+	l.a = &gateway{name: "a", inner4: innerA4, inner6: innerA6, veth: ikeVethA}
+	l.b = &gateway{name: "b", inner4: innerB4, inner6: innerB6, veth: ikeVethB}
+	for _, g := range []*gateway{l.a, l.b} {
+		ns, err := netns.New(prefix + g.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.ns = ns
+		t.Cleanup(func() {
+			if err := ns.Delete(); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		})
+	}
+	if err := netns.Veth(l.a.ns, ikeVethA, l.b.ns, ikeVethB); err != nil {
+		t.Fatal(err)
+	}
+	l.a.mustRun(t, "ip", "addr", "add", "10.77.0.1/24", "dev", ikeVethA)
+	l.b.mustRun(t, "ip", "addr", "add", "10.77.0.2/24", "dev", ikeVethB)
+	l.a.mustRun(t, "ip", "addr", "add", "fd77::1/64", "dev", ikeVethA, "nodad")
+	l.b.mustRun(t, "ip", "addr", "add", "fd77::2/64", "dev", ikeVethB, "nodad")
+
+	if cfg.Auth != "psk" {
+		writeIKECerts(t, dir, cfg.Auth)
+	}
+	for _, g := range []*gateway{l.a, l.b} {
+		g.conf = filepath.Join(dir, g.name+".toml")
+		g.sock = filepath.Join(dir, g.name+".sock")
+		conf := l.config(g)
+		if err := os.WriteFile(g.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, code := runCLI(t, 10*time.Second, "check", "-c", g.conf); code != 0 {
+			t.Fatalf("esptun check -c %s: exit %d\n%s\nconfig:\n%s", g.conf, code, out, conf)
+		}
+	}
+	// B first, so that A's first IKE_SA_INIT finds it listening.
+	for _, g := range []*gateway{l.b, l.a} {
+		g.start(t)
+		g.waitReady(t)
+	}
+	return l
+}
+
+// config renders g's configuration.
+func (l *ikeLab) config(g *gateway) string {
+	c := l.cfg
+	local, remote := outerA4, outerB4
+	if c.OuterV6 {
+		local, remote = outerA6, outerB6
+	}
+	localID, remoteID := ikeIDA, ikeIDB
+	localTS, remoteTS := "10.78.1.0/24", "10.78.2.0/24"
+	addr := "10.78.1.1/32"
+	proposal, esp, psk := c.Proposal, c.ESP, "esptun ike e2e shared secret"
+	start := "start"
+	if c.NoStart {
+		start = "none"
+	}
+	if g == l.b {
+		local, remote = remote, local
+		localID, remoteID = remoteID, localID
+		localTS, remoteTS = remoteTS, localTS
+		addr = "10.78.2.1/32"
+		proposal, esp, start = c.ProposalB, c.ESPB, "none"
+		if c.PSKB != "" {
+			psk = c.PSKB
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"debug\"\n\n", g.sock)
+	fmt.Fprintf(&b, "[tun]\nname = %q\naddresses = [%q]\n\n", tunDev, addr)
+	fmt.Fprintf(&b, "[ike]\nlisten = [%q]\nretransmit_timeout = \"1s\"\n", local)
+	if c.RetransmitTries > 0 {
+		fmt.Fprintf(&b, "retransmit_tries = %d\n", c.RetransmitTries)
+	}
+	if c.RetransmitBase > 0 {
+		fmt.Fprintf(&b, "retransmit_base = %v\n", c.RetransmitBase)
+	}
+	fmt.Fprintf(&b, "\n[connections.%s]\n", ikeConn)
+	fmt.Fprintf(&b, "remote_addrs = [%q]\nlocal_addrs = [%q]\n", remote, local)
+	fmt.Fprintf(&b, "proposals = [%q]\nencap = true\n", proposal)
+	if c.DPDDelay != "" {
+		fmt.Fprintf(&b, "dpd_delay = %q\n", c.DPDDelay)
+	}
+	if c.Auth == "psk" {
+		fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"psk\"\nid = %q\n", ikeConn, localID)
+		fmt.Fprintf(&b, "\n[connections.%s.remote]\nauth = \"psk\"\nid = %q\n", ikeConn, remoteID)
+	} else {
+		fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"pubkey\"\nid = %q\ncerts = [%q]\n", ikeConn, localID, g.name+"-cert.pem")
+		fmt.Fprintf(&b, "\n[connections.%s.remote]\nauth = \"pubkey\"\nid = %q\ncacerts = [\"ca.pem\"]\n", ikeConn, remoteID)
+	}
+	fmt.Fprintf(&b, "\n[connections.%s.children.%s]\n", ikeConn, ikeChild)
+	fmt.Fprintf(&b, "local_ts = [%q]\nremote_ts = [%q]\n", localTS, remoteTS)
+	fmt.Fprintf(&b, "esp_proposals = [%q]\nstart_action = %q\n", esp, start)
+	if c.Auth == "psk" {
+		fmt.Fprintf(&b, "\n[secrets.ike-%s]\nid = [%q, %q]\nsecret = %q\n", ikeConn, ikeIDA, ikeIDB, psk)
+	} else {
+		fmt.Fprintf(&b, "\n[secrets.private-%s]\nfile = %q\n", g.name, g.name+"-key.pem")
+	}
+	return b.String()
+}
+
+// writeIKECerts makes a CA and one leaf per gateway in dir, each leaf with
+// its gateway's identity as DNS SAN: ca.pem, a-cert.pem, a-key.pem,
+// b-cert.pem, b-key.pem. kind "ecdsa" makes P-256 keys signed with
+// ECDSA-SHA256; "rsa-pss" makes 2048-bit RSA keys, certificates signed with
+// RSASSA-PSS, and esptun then signs its AUTH payloads with RSASSA-PSS
+// (RFC 7427).
+func writeIKECerts(t *testing.T, dir, kind string) {
+	t.Helper()
+	newKey := func() crypto.Signer {
+		var k crypto.Signer
+		var err error
+		if kind == "ecdsa" {
+			k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		} else {
+			k, err = rsa.GenerateKey(rand.Reader, 2048)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	sigAlg := x509.ECDSAWithSHA256
+	if kind == "rsa-pss" {
+		sigAlg = x509.SHA256WithRSAPSS
+	}
+	writePEM := func(name, typ string, der []byte, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	caKey := newKey()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{Country: []string{"CH"}, Organization: []string{"esptun test"}, CommonName: "esptun test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		SignatureAlgorithm:    sigAlg,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM("ca.pem", "CERTIFICATE", caDER, 0o644)
+	for i, leaf := range []struct{ name, id string }{{"a", ikeIDA}, {"b", ikeIDB}} {
+		key := newKey()
+		tmpl := &x509.Certificate{
+			SerialNumber:       big.NewInt(int64(i + 2)),
+			Subject:            pkix.Name{Country: []string{"CH"}, Organization: []string{"esptun test"}, CommonName: leaf.id},
+			DNSNames:           []string{leaf.id},
+			NotBefore:          now.Add(-time.Hour),
+			NotAfter:           now.Add(24 * time.Hour),
+			KeyUsage:           x509.KeyUsageDigitalSignature,
+			SignatureAlgorithm: sigAlg,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(leaf.name+"-cert.pem", "CERTIFICATE", der, 0o644)
+		writePEM(leaf.name+"-key.pem", "PRIVATE KEY", pkcs8, 0o600)
+	}
+}
+
+// ikeStatus is the IKE part of esptun status --json, with the ESP SAs.
+type ikeStatus struct {
+	IKESAs []ikeSAStatus `json:"ike_sas"`
+	IKE    *struct {
+		Received    uint64 `json:"received"`
+		Dropped     uint64 `json:"dropped"`
+		Invalid     uint64 `json:"invalid"`
+		AuthFailed  uint64 `json:"auth_failed"`
+		CookiesSent uint64 `json:"cookies_sent"`
+		HalfOpen    int64  `json:"half_open"`
+	} `json:"ike"`
+	SAs []SAStatus `json:"sas"`
+}
+
+type ikeSAStatus struct {
+	Name     string          `json:"name"`
+	UniqueID uint32          `json:"unique_id"`
+	State    string          `json:"state"`
+	LocalID  string          `json:"local_id"`
+	RemoteID string          `json:"remote_id"`
+	SPIi     string          `json:"spi_i"`
+	SPIr     string          `json:"spi_r"`
+	Proposal string          `json:"proposal"`
+	NATT     bool            `json:"nat_t"`
+	Children []childSAStatus `json:"children"`
+}
+
+type childSAStatus struct {
+	Name       string   `json:"name"`
+	SPIIn      string   `json:"spi_in"`
+	SPIOut     string   `json:"spi_out"`
+	ESP        string   `json:"esp"`
+	DH         uint16   `json:"dh_group"`
+	LocalTS    []string `json:"local_ts"`
+	RemoteTS   []string `json:"remote_ts"`
+	BytesIn    uint64   `json:"bytes_in"`
+	BytesOut   uint64   `json:"bytes_out"`
+	PacketsIn  uint64   `json:"packets_in"`
+	PacketsOut uint64   `json:"packets_out"`
+}
+
+// ikeStatusOK runs esptun status --json against g; ok is false when the
+// daemon does not answer (the test is not failed: callers decide).
+func (g *gateway) ikeStatusOK(t *testing.T) (*ikeStatus, bool) {
+	t.Helper()
+	out, code := runCLI(t, 10*time.Second, "status", "--json", "-s", g.sock)
+	if code != 0 {
+		return nil, false
+	}
+	var st ikeStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("gateway %s: esptun status --json: %v\n%s", g.name, err, out)
+	}
+	return &st, true
+}
+
+func (g *gateway) ikeStatus(t *testing.T) *ikeStatus {
+	t.Helper()
+	st, ok := g.ikeStatusOK(t)
+	if !ok {
+		out, code := runCLI(t, 10*time.Second, "status", "--json", "-s", g.sock)
+		t.Fatalf("gateway %s: esptun status --json: exit %d\n%s", g.name, code, out)
+	}
+	return st
+}
+
+// waitFor polls cond every 100ms until it holds or timeout passes, and
+// reports whether it held.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// settled reports whether g has exactly one IKE SA, ESTABLISHED, with
+// exactly one Child SA, and exactly its two ESP SAs in the SAD.
+func settled(st *ikeStatus) bool {
+	return len(st.IKESAs) == 1 && st.IKESAs[0].State == "ESTABLISHED" &&
+		len(st.IKESAs[0].Children) == 1 && len(st.SAs) == 2
+}
+
+// established waits until both gateways show one established IKE SA with
+// one Child SA whose SPIs match across the two sides, and returns A's and
+// B's IKE SAs.
+func (l *ikeLab) established(t *testing.T, timeout time.Duration) (ikeSAStatus, ikeSAStatus) {
+	t.Helper()
+	var sa, sb *ikeStatus
+	ok := waitFor(timeout, func() bool {
+		sa, sb = l.a.ikeStatus(t), l.b.ikeStatus(t)
+		return settled(sa) && settled(sb) && matchingSAs(sa.IKESAs[0], sb.IKESAs[0]) == nil
+	})
+	if !ok {
+		l.dumpStatus(t, sa, sb)
+		t.Fatalf("no single established IKE SA with one Child SA, matching on both sides, within %v", timeout)
+	}
+	return sa.IKESAs[0], sb.IKESAs[0]
+}
+
+// matchingSAs checks that a and b are the two ends of one IKE SA and of one
+// Child SA: same IKE SPIs, A's inbound SPI is B's outbound and the other way
+// round, and selectors mirrored.
+func matchingSAs(a, b ikeSAStatus) error {
+	if a.SPIi != b.SPIi || a.SPIr != b.SPIr {
+		return fmt.Errorf("IKE SPIs differ: A %s_i %s_r, B %s_i %s_r", a.SPIi, a.SPIr, b.SPIi, b.SPIr)
+	}
+	if len(a.Children) != 1 || len(b.Children) != 1 {
+		return fmt.Errorf("%d and %d Child SAs, want one each", len(a.Children), len(b.Children))
+	}
+	ca, cb := a.Children[0], b.Children[0]
+	if !strings.EqualFold(ca.SPIIn, cb.SPIOut) || !strings.EqualFold(ca.SPIOut, cb.SPIIn) {
+		return fmt.Errorf("Child SPIs do not pair: A in %s out %s, B in %s out %s", ca.SPIIn, ca.SPIOut, cb.SPIIn, cb.SPIOut)
+	}
+	if strings.Join(ca.LocalTS, ",") != strings.Join(cb.RemoteTS, ",") || strings.Join(ca.RemoteTS, ",") != strings.Join(cb.LocalTS, ",") {
+		return fmt.Errorf("selectors do not mirror: A %v === %v, B %v === %v", ca.LocalTS, ca.RemoteTS, cb.LocalTS, cb.RemoteTS)
+	}
+	return nil
+}
+
+func (l *ikeLab) dumpStatus(t *testing.T, sa, sb *ikeStatus) {
+	t.Helper()
+	for _, x := range []struct {
+		name string
+		st   *ikeStatus
+	}{{"A", sa}, {"B", sb}} {
+		j, _ := json.MarshalIndent(x.st, "", "  ")
+		t.Logf("gateway %s status: %s", x.name, j)
+	}
+}
+
+// pingEventually waits until one ping from src to dst through g gets an
+// answer: the first packets after an SA appears may race the routes.
+func (g *gateway) pingEventually(t *testing.T, src, dst netip.Addr, timeout time.Duration) {
+	t.Helper()
+	if !waitFor(timeout, func() bool {
+		n, _ := g.ns.Ping(src, dst, 1, 56, 0, 500*time.Millisecond)
+		return n == 1
+	}) {
+		t.Fatalf("gateway %s: no answer to ping %v -> %v within %v", g.name, src, dst, timeout)
+	}
+}
+
+// ikeTransfer sends at least size bytes from src in from to dst in to over
+// one TCP connection, then keeps sending 1 MiB more at a time until more
+// returns false (nil: never), and compares the SHA-256 of what was sent with
+// that of what arrived. It returns the number of bytes and the time taken.
+func ikeTransfer(from, to *gateway, src, dst netip.Addr, size int64, more func() bool) (int64, time.Duration, error) {
+	const chunk = 1 << 20
+	var ln net.Listener
+	if err := to.ns.Do(func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(dst, 0).String())
+		return err
+	}); err != nil {
+		return 0, 0, err
+	}
+	defer ln.Close()
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(4 * time.Minute))
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		var r result
+		copy(r.sum[:], h.Sum(nil))
+		r.n, r.err = n, err
+		got <- r
+	}()
+	var conn net.Conn
+	if err := from.ns.Do(func() (err error) {
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Timeout: 10 * time.Second}
+		conn, err = d.Dial("tcp", ln.Addr().String())
+		return err
+	}); err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(4 * time.Minute))
+	rng := mrand.NewChaCha8([32]byte{'e', 's', 'p', 't', 'u', 'n', 'i', 'k', 'e'})
+	h := sha256.New()
+	w := io.MultiWriter(conn, h)
+	start := time.Now()
+	var sent int64
+	for sent < size || (more != nil && more()) {
+		n, err := io.CopyN(w, rng, chunk)
+		sent += n
+		if err != nil {
+			return sent, time.Since(start), fmt.Errorf("sending: %w after %d bytes", err, sent)
+		}
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	var want [32]byte
+	copy(want[:], h.Sum(nil))
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(2 * time.Minute):
+		return sent, time.Since(start), errors.New("receiver did not finish within 2 minutes of the last byte sent")
+	}
+	elapsed := time.Since(start)
+	if r.err != nil {
+		return sent, elapsed, fmt.Errorf("receiving: %w after %d bytes", r.err, r.n)
+	}
+	if r.n != sent || r.sum != want {
+		return sent, elapsed, fmt.Errorf("received %d bytes with sha256 %x; sent %d bytes with sha256 %x", r.n, r.sum, sent, want)
+	}
+	return sent, elapsed, nil
+}
+
+// ikeCell is one cell of the esptun<->esptun matrix.
+type ikeCell struct {
+	name     string
+	cfg      ikeLabConfig
+	transfer int64  // bytes of TCP through the tunnel; 0: pings only
+	pfs      uint16 // IANA key exchange group a rekeyed Child SA must use
+}
+
+// TestIKEMatrix brings up an IKE SA between two esptun daemons for every
+// IKE/ESP proposal pair with PSK authentication, and for ECDSA P-256 and
+// RSA-PSS certificates with one proposal each, once over IPv6 outer
+// addresses, and sends traffic through each. Cells run one after the other;
+// a summary lists each cell's outcome.
+func TestIKEMatrix(t *testing.T) {
+	skipUnlessNetwork(t)
+	proposals := []struct{ ike, esp string }{
+		{"aes128gcm16-prfsha256-x25519", "aes128gcm16"},
+		{"aes256gcm16-prfsha384-ecp384", "aes256gcm16-ecp384"}, // PFS when the Child SA is rekeyed
+		{"chacha20poly1305-prfsha256-x25519", "chacha20poly1305"},
+		{"aes256-sha256-modp2048", "aes256-sha256"},
+	}
+	var cells []ikeCell
+	for i, p := range proposals {
+		c := ikeCell{name: "psk/" + p.ike + "/" + p.esp, cfg: ikeLabConfig{Proposal: p.ike, ESP: p.esp}}
+		if i == 0 {
+			c.transfer = 64 << 20
+		}
+		if strings.HasSuffix(p.esp, "-ecp384") {
+			c.pfs = 20 // RFC 5903
+		}
+		cells = append(cells, c)
+	}
+	cells = append(cells,
+		ikeCell{name: "ecdsa-p256/" + proposals[0].ike + "/" + proposals[0].esp, cfg: ikeLabConfig{Auth: "ecdsa", Proposal: proposals[0].ike, ESP: proposals[0].esp}},
+		ikeCell{name: "rsa-pss/" + proposals[1].ike + "/" + proposals[1].esp, cfg: ikeLabConfig{Auth: "rsa-pss", Proposal: proposals[1].ike, ESP: proposals[1].esp}, pfs: 20},
+		ikeCell{name: "psk/ipv6-outer/" + proposals[0].ike + "/" + proposals[0].esp, cfg: ikeLabConfig{OuterV6: true}},
+	)
+	results := make([]string, len(cells))
+	for i, c := range cells {
+		ok := t.Run(strings.ReplaceAll(c.name, "/", "_"), func(t *testing.T) { runIKECell(t, c) })
+		results[i] = "FAIL"
+		if ok {
+			results[i] = "PASS"
+		}
+	}
+	for i, c := range cells {
+		t.Logf("IKE matrix: %-62s %s", c.name, results[i])
+	}
+}
+
+func runIKECell(t *testing.T, c ikeCell) {
+	l := newIKELab(t, c.cfg)
+	start := time.Now()
+	sa, sb := l.established(t, 20*time.Second)
+	t.Logf("established in %v (from daemon start): A %s_i %s_r %s, child %s in %s out %s",
+		time.Since(start).Round(time.Millisecond), sa.SPIi, sa.SPIr, sa.Proposal, sa.Children[0].ESP, sa.Children[0].SPIIn, sa.Children[0].SPIOut)
+
+	if sa.LocalID != ikeIDA || sa.RemoteID != ikeIDB || sb.LocalID != ikeIDB || sb.RemoteID != ikeIDA {
+		t.Errorf("identities: A %s -> %s, B %s -> %s; want %s -> %s and back", sa.LocalID, sa.RemoteID, sb.LocalID, sb.RemoteID, ikeIDA, ikeIDB)
+	}
+	if sa.Name != ikeConn || sb.Name != ikeConn || sa.Children[0].Name != ikeChild || sb.Children[0].Name != ikeChild {
+		t.Errorf("names: A %s/%s, B %s/%s; want %s/%s", sa.Name, sa.Children[0].Name, sb.Name, sb.Children[0].Name, ikeConn, ikeChild)
+	}
+	if !sa.NATT || !sb.NATT {
+		t.Errorf("nat_t: A %v, B %v; want true with encap = true", sa.NATT, sb.NATT)
+	}
+	if sa.Proposal == "" || sa.Proposal != sb.Proposal {
+		t.Errorf("IKE proposal: A %q, B %q; want the same, non-empty", sa.Proposal, sb.Proposal)
+	}
+	wantESP := strings.Split(l.cfg.ESP, "-")[0]
+	for _, ch := range []childSAStatus{sa.Children[0], sb.Children[0]} {
+		if !strings.HasPrefix(ch.ESP, wantESP) {
+			t.Errorf("child ESP %q, want %s", ch.ESP, l.cfg.ESP)
+		}
+	}
+	if got := strings.Join(sa.Children[0].LocalTS, ",") + " === " + strings.Join(sa.Children[0].RemoteTS, ","); got != "10.78.1.0/24 === 10.78.2.0/24" {
+		t.Errorf("A's child selectors %s, want 10.78.1.0/24 === 10.78.2.0/24", got)
+	}
+
+	l.a.pingEventually(t, innerA4, innerB4, 10*time.Second)
+	l.a.ping(t, innerA4, innerB4, 5)
+	l.b.ping(t, innerB4, innerA4, 5)
+	// Bigger than one block and an odd length, for padding.
+	if n, err := l.b.ns.Ping(innerB4, innerA4, 2, 1001, 50*time.Millisecond, 2*time.Second); n != 2 {
+		t.Errorf("ping B -> A with a 1001-byte payload: %d of 2 replies (%v)", n, err)
+	}
+	if c.transfer > 0 {
+		n, elapsed, err := ikeTransfer(l.a, l.b, innerA4, innerB4, c.transfer, nil)
+		if err != nil {
+			t.Fatalf("TCP transfer A -> B: %v", err)
+		}
+		t.Logf("%d MiB A -> B in %v (%.2f Gbit/s), sha256 equal at both ends", n>>20, elapsed.Round(time.Millisecond), float64(n)*8/elapsed.Seconds()/1e9)
+	}
+	sta, stb := l.a.ikeStatus(t), l.b.ikeStatus(t)
+	if !settled(sta) || !settled(stb) {
+		l.dumpStatus(t, sta, stb)
+		t.Fatal("after the traffic, not exactly one IKE SA with one Child SA on each side")
+	}
+	ca, cb := sta.IKESAs[0].Children[0], stb.IKESAs[0].Children[0]
+	defer func() {
+		// One rekey of the Child SA per cell: CREATE_CHILD_SA with this
+		// cell's suite, and the key exchange where the ESP proposal has
+		// one (PFS, RFC 7296 1.3.1).
+		if out, code := runCLI(t, 40*time.Second, "rekey", "--child", ikeChild, "-s", l.a.sock); code != 0 {
+			t.Fatalf("esptun rekey --child %s: exit %d\n%s", ikeChild, code, out)
+		}
+		na, nb := l.established(t, 10*time.Second)
+		if na.Children[0].SPIIn == ca.SPIIn || nb.Children[0].SPIIn == cb.SPIIn {
+			t.Errorf("after a Child SA rekey the SPIs are unchanged: A in %s, B in %s", ca.SPIIn, cb.SPIIn)
+		}
+		if na.Children[0].DH != c.pfs || nb.Children[0].DH != c.pfs {
+			t.Errorf("rekeyed Child SA: key exchange group %d on A, %d on B; want %d", na.Children[0].DH, nb.Children[0].DH, c.pfs)
+		}
+		l.a.pingEventually(t, innerA4, innerB4, 5*time.Second)
+		l.b.ping(t, innerB4, innerA4, 3)
+	}()
+	if ca.PacketsOut < 7 || cb.PacketsIn < 7 || cb.PacketsOut < 7 || ca.PacketsIn < 7 {
+		t.Errorf("child counters: A in %d out %d packets, B in %d out %d; want at least 7 each", ca.PacketsIn, ca.PacketsOut, cb.PacketsIn, cb.PacketsOut)
+	}
+	if c.transfer > 0 && (ca.BytesOut < uint64(c.transfer) || cb.BytesIn < uint64(c.transfer)) {
+		t.Errorf("child counters after a %d-byte transfer: A out %d bytes, B in %d", c.transfer, ca.BytesOut, cb.BytesIn)
+	}
+	for _, sa := range append(sta.SAs, stb.SAs...) {
+		if sa.Drops != (Drops{}) {
+			t.Errorf("ESP SA %s %s: drops %+v on a clean link", sa.Direction, sa.SPI, sa.Drops)
+		}
+	}
+}
