@@ -41,6 +41,32 @@ func printStatus(w io.Writer, st *control.Status) {
 		st.Version, st.Uptime, st.Tun, st.Offload.Tun, st.Offload.UDPGSO, st.Offload.UDPGRO)
 	fmt.Fprintf(w, "drops without an SA: %s\n", counters(st.Drops))
 	fmt.Fprintf(w, "counters: %s\n", counters(st.Counters))
+	if st.IKE != nil {
+		c := st.IKE
+		fmt.Fprintf(w, "ike: received=%d dropped=%d invalid=%d auth_failed=%d cookies_sent=%d half_open=%d\n",
+			c.Received, c.Dropped, c.Invalid, c.AuthFailed, c.CookiesSent, c.HalfOpen)
+	}
+	for _, ike := range st.IKESAs {
+		role := "responder"
+		if ike.Initiator {
+			role = "initiator"
+		}
+		fmt.Fprintf(w, "%s[%d]: %s, %s %s === %s %s (%s)\n", ike.Name, ike.UniqueID, ike.State,
+			ike.LocalAddr, ike.LocalID, ike.RemoteAddr, ike.RemoteID, role)
+		fmt.Fprintf(w, "  %s, SPIs %s_i %s_r", ike.Proposal, ike.SPIi, ike.SPIr)
+		if ike.RekeyIn != "" {
+			fmt.Fprintf(w, ", rekey in %s", ike.RekeyIn)
+		}
+		fmt.Fprintln(w)
+		for _, c := range ike.Children {
+			fmt.Fprintf(w, "  %s{%d}: %s, SPIs %s_i %s_o", c.Name, c.UniqueID, c.ESP, c.SPIIn, c.SPIOut)
+			if c.RekeyIn != "" {
+				fmt.Fprintf(w, ", rekey in %s", c.RekeyIn)
+			}
+			fmt.Fprintf(w, "\n    in %d bytes %d packets, out %d bytes %d packets\n", c.BytesIn, c.PacketsIn, c.BytesOut, c.PacketsOut)
+			fmt.Fprintf(w, "    %s === %s\n", strings.Join(c.LocalTS, ","), strings.Join(c.RemoteTS, ","))
+		}
+	}
 	for _, sa := range st.SAs {
 		state := ""
 		if sa.Dead {
