@@ -214,8 +214,14 @@ func (sa *ikeSA) natDetectionLocked() []wire.Payload {
 // checkNATLocked evaluates the peer's NAT detection notifies.
 func (sa *ikeSA) checkNATLocked(ps []wire.Payload) {
 	var srcSeen, dstSeen, srcMatch, dstMatch bool
-	wantSrc := crypto.NATDetectionHash(sa.spiI, sa.spiR, sa.remote)
-	wantDst := crypto.NATDetectionHash(sa.spiI, sa.spiR, sa.local)
+	// RFC 7296 2.23: the hashes cover the SPIs as in the message's header.
+	// The responder checks the request, which was sent with SPIr zero.
+	spiR := sa.spiR
+	if !sa.initiator {
+		spiR = 0
+	}
+	wantSrc := crypto.NATDetectionHash(sa.spiI, spiR, sa.remote)
+	wantDst := crypto.NATDetectionHash(sa.spiI, spiR, sa.local)
 	for _, p := range ps {
 		n, ok := p.(*wire.Notify)
 		if !ok {
