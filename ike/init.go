@@ -449,7 +449,8 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 		m.stats.dropped.Add(1)
 		return
 	}
-	if th := m.cfg.IKE.CookieThreshold; th > 0 && int(m.halfOpenCount.Load()) >= th {
+	// cookie_threshold 0 means always (docs/config.md).
+	if th := m.cfg.IKE.CookieThreshold; int(m.halfOpenCount.Load()) >= th {
 		want := m.cookies.make(nPl.Data, d.remote.Addr(), h.SPIi)
 		if n := findNotify(ps, wire.NotifyCookie); n == nil || !m.cookies.verify(n.Data, nPl.Data, d.remote.Addr(), h.SPIi) {
 			m.stats.cookiesSent.Add(1)
