@@ -126,21 +126,22 @@ func (sa *ikeSA) deleteChildLocked(c *childSA) {
 // sendDeleteIKELocked deletes the IKE SA with the peer (1.4.1); done gets
 // the outcome.
 func (sa *ikeSA) sendDeleteIKELocked(done chan error) {
+	if done != nil {
+		if sa.state == stateDead {
+			done <- nil
+			return
+		}
+		// destroyLocked answers done however the SA ends: our DELETE
+		// answered or timed out, or the peer's DELETE crossing ours.
+		sa.deleteWaiters = append(sa.deleteWaiters, done)
+	}
 	sa.enqueueLocked("delete IKE", func() {
 		if sa.state == stateDead {
-			if done != nil {
-				done <- nil
-			}
 			return
 		}
 		sa.state = stateDeleting
 		ps := []wire.Payload{&wire.Delete{Protocol: wire.ProtocolIKE}}
-		finish := func(why string) {
-			sa.destroyLocked(why)
-			if done != nil {
-				done <- nil
-			}
-		}
+		finish := func(why string) { sa.destroyLocked(why) }
 		err := sa.sendRequestLocked(wire.ExchangeInformational, ps, func(_ *wire.Message, _ []wire.Payload) {
 			finish("deleted")
 		}, func() { finish("deleted, peer did not answer") })
