@@ -39,17 +39,29 @@ unit:
 	exit $$rc
 
 # go test -fuzz takes one package and one target at a time, so loop over the
-# targets each package has.
+# targets each package has. Go 1.26's fuzz coordinator can fail a run with a
+# bare "context deadline exceeded" as -fuzztime ends on a loaded machine
+# (go.dev/issue/75804, fixed in Go 1.27). Such a failure counts only if the
+# target then fails when run over its corpus, which holds any new crasher.
 fuzz:
-	@set -e; for pkg in $(FUZZ_PKGS); do \
+	@mkdir -p bin
+	@set -e; failed=0; for pkg in $(FUZZ_PKGS); do \
 		[ -d "$$pkg" ] || continue; \
 		targets=$$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); \
 		if [ -z "$$targets" ]; then echo "fuzz: no fuzz targets in $$pkg"; continue; fi; \
 		for t in $$targets; do \
 			echo "fuzz: $$pkg $$t for $(FUZZTIME)"; \
-			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+			rc=0; $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) "$$pkg" >bin/fuzz.log 2>&1 || rc=$$?; \
+			cat bin/fuzz.log; \
+			[ $$rc -eq 0 ] && continue; \
+			if grep -q 'context deadline exceeded' bin/fuzz.log && \
+				$(GO) test -count=1 -run "^$$t\$$" "$$pkg" >/dev/null 2>&1; then \
+				echo "fuzz: $$pkg $$t: deadline race at the end of -fuzztime, and the corpus passes: not a failure"; \
+			else \
+				echo "fuzz: $$pkg $$t FAILED"; failed=1; \
+			fi; \
 		done; \
-	done
+	done; exit $$failed
 
 demo: build
 	@if [ "$$(id -u)" -eq 0 ]; then ESPTUN=$(CURDIR)/$(BIN) bash examples/demo.sh; \
