@@ -160,6 +160,11 @@ func terminate(t *testing.T, actor, other peer) {
 	if st, err := waitState(actor, goneTimeout, peerState.empty); err != nil {
 		fatalf(t, "after its own DELETE, %v still lists SAs: %v (%v)", actor, st, err)
 	}
+	for _, p := range []peer{actor, other} {
+		if !p.alive() {
+			fatalf(t, "%v exited after the DELETE", p)
+		}
+	}
 }
 
 // dpdNotices kills victim with SIGKILL and checks that survivor's dead peer

@@ -35,6 +35,7 @@ func TestStrongSwanSmoke(t *testing.T) {
 			ok("up", func(t *testing.T) {
 				bringUp(t, moon, sun, false)
 				checkAuthLogged(t, moon, auth)
+				checkPeerAuthLogged(t, moon, l.sun.id, auth)
 			})
 			ok("ping", func(t *testing.T) { pingBoth(t, l, 5) })
 			ok("tcp", func(t *testing.T) {
