@@ -448,6 +448,7 @@ type pairOpts struct {
 	child      [2]string // extra [connections.c.children.net] lines
 	auth       [2]string // "" (psk), or a key type for certificates: "ecdsa", "rsa", "ed25519"
 	extraConns [2]string // whole further TOML sections
+	foreignCA  [2]bool   // trust a CA that did not issue the peer's certificate
 }
 
 // defaultIKE keeps retransmission short so that failures end quickly.
@@ -482,7 +483,11 @@ func pairConfig(o *pairOpts, i int, creds *testCreds) string {
 		fmt.Fprintf(&b, "[connections.c.remote]\nauth = \"psk\"\nid = %q\n\n", sideID[j])
 	} else {
 		fmt.Fprintf(&b, "[connections.c.local]\nauth = \"pubkey\"\nid = %q\ncerts = [%q]\n\n", sideID[i], creds.cert[i])
-		fmt.Fprintf(&b, "[connections.c.remote]\nauth = \"pubkey\"\nid = %q\ncacerts = [%q]\n\n", sideID[j], creds.ca)
+		ca := creds.ca
+		if o.foreignCA[i] {
+			ca = creds.foreignCA
+		}
+		fmt.Fprintf(&b, "[connections.c.remote]\nauth = \"pubkey\"\nid = %q\ncacerts = [%q]\n\n", sideID[j], ca)
 	}
 	fmt.Fprintf(&b, "[connections.c.children.net]\nlocal_ts = [%s]\nremote_ts = [%s]\nesp_proposals = [%s]\nrekey_time = 0\n%s\n",
 		pick(o.localTS[i], sideTS[i]), pick(o.remoteTS[i], sideTS[j]), pick(o.esp[i], `"aes128gcm16"`), o.child[i])
@@ -682,9 +687,10 @@ func (p *peer) sadSPIs(dir sad.Direction) map[uint32]bool {
 
 // testCreds are certificate files for moon and sun, issued by one CA.
 type testCreds struct {
-	ca   string
-	cert [2]string
-	key  [2]string
+	ca        string
+	foreignCA string // another CA of the same kind, which issued nothing here
+	cert      [2]string
+	key       [2]string
 }
 
 // makeCreds writes a CA and a leaf per side (SAN = the side's identity) with
@@ -745,6 +751,12 @@ func makeCreds(t testing.TB, kind string) *testCreds {
 		t.Fatal(err)
 	}
 	c := &testCreds{ca: write("ca.crt", "CERTIFICATE", caDER)}
+	otherKey := newKey()
+	otherDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, otherKey.Public(), otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.foreignCA = write("foreign-ca.crt", "CERTIFICATE", otherDER)
 	for i := range 2 {
 		k := newKey()
 		tmpl := &x509.Certificate{
