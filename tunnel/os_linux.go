@@ -69,6 +69,9 @@ func configureOS(name string, mtu int, addrs, routes []netip.Prefix, peers []net
 			return nil, fmt.Errorf("add address %v: %w", a, err)
 		}
 	}
+	// No link-local address on the TUN device: it would send router
+	// solicitations and MLD reports into the tunnel, which no policy covers.
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/addr_gen_mode", []byte("1"), 0)
 	if err := netlink.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("set %s up: %w", name, err)
 	}
