@@ -594,6 +594,15 @@ func runIKECell(t *testing.T, c ikeCell) {
 	if got := strings.Join(sa.Children[0].LocalTS, ",") + " === " + strings.Join(sa.Children[0].RemoteTS, ","); got != "10.78.1.0/24 === 10.78.2.0/24" {
 		t.Errorf("A's child selectors %s, want 10.78.1.0/24 === 10.78.2.0/24", got)
 	}
+	wantPeer := "10.77.0.2:4500"
+	if c.cfg.OuterV6 {
+		wantPeer = "[fd77::2]:4500"
+	}
+	for _, esp := range l.a.ikeStatus(t).SAs {
+		if esp.Direction == "out" && esp.Peer != wantPeer {
+			t.Errorf("A's outbound ESP SA %s goes to %s, want %s", esp.SPI, esp.Peer, wantPeer)
+		}
+	}
 
 	l.a.pingEventually(t, innerA4, innerB4, 10*time.Second)
 	l.a.ping(t, innerA4, innerB4, 5)
@@ -843,6 +852,7 @@ func TestIKETerminate(t *testing.T) {
 		}
 	})
 	t.Run("sigterm-a", func(t *testing.T) {
+		logBefore := len(l.b.out.String())
 		start := time.Now()
 		if err := l.a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -857,8 +867,8 @@ func TestIKETerminate(t *testing.T) {
 		if l.a.err != nil {
 			t.Errorf("gateway a: esptun up after SIGTERM: %v, want exit status 0", l.a.err)
 		}
-		if !strings.Contains(l.b.out.String(), "DELETE") && !strings.Contains(strings.ToLower(l.b.out.String()), "delete") {
-			t.Errorf("gateway b: no DELETE in the log after A's SIGTERM")
+		if logged := l.b.out.String()[logBefore:]; !strings.Contains(strings.ToLower(logged), "delete") {
+			t.Errorf("gateway b: nothing about a DELETE in the log after A's SIGTERM:\n%s", logged)
 		}
 	})
 }
@@ -1016,6 +1026,19 @@ func TestIKEWrongPSK(t *testing.T) {
 				t.Errorf("gateway %s: IKE SA %s ESTABLISHED with a wrong PSK", g.name, sa.Name)
 			}
 		}
+	}
+	// Nothing to rekey or terminate: the verbs fail with exit 2.
+	for _, args := range [][]string{{"rekey", "--ike", ikeConn}, {"rekey", "--child", ikeChild}, {"terminate", "--ike", ikeConn}} {
+		if st := l.a.ikeStatus(t); len(st.IKESAs) != 0 {
+			t.Errorf("gateway a: %d IKE SAs left after the failed IKE_AUTH", len(st.IKESAs))
+			break
+		}
+		args = append(args, "-s", l.a.sock, "--timeout", "10s")
+		out, code := runCLI(t, 20*time.Second, args...)
+		if code != 2 {
+			t.Errorf("esptun %s without an SA: exit %d, want 2\n%s", strings.Join(args, " "), code, out)
+		}
+		t.Logf("without an SA, esptun %s: exit %d: %s", strings.Join(args[:3], " "), code, strings.TrimSpace(out))
 	}
 	// The secret itself never reaches a log line.
 	for _, g := range []*gateway{l.a, l.b} {
