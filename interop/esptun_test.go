@@ -194,8 +194,8 @@ func startEsptun(t *testing.T, local, remote *endpoint, s connSpec) *esptunProc 
 
 func firstMatchLine(s string, re *regexp.Regexp) string {
 	for _, l := range strings.Split(s, "\n") {
-		if re.MatchString(l) {
-			return strings.TrimSpace(l)
+		if loc := re.FindStringIndex(l); loc != nil {
+			return strings.TrimSpace(l[loc[0]:])
 		}
 	}
 	return ""

@@ -80,10 +80,14 @@ func checkPrereq() string {
 	return ""
 }
 
-// requirePrereq skips t when the machine cannot run the suite.
+// requirePrereq skips t when the machine cannot run the suite. A top-level
+// test that skips this way shows in the summary as one skipped cell.
 func requirePrereq(t *testing.T) {
 	t.Helper()
 	if prereq != "" {
+		if !strings.Contains(t.Name(), "/") {
+			cell(t)
+		}
 		skipf(t, "%s", prereq)
 	}
 }
