@@ -851,34 +851,47 @@ func TestIKETerminate(t *testing.T) {
 			t.Errorf("esptun initiate --child made a new IKE SA (%s_i) instead of using %s_i", after.SPIi, before.SPIi)
 		}
 	})
-	t.Run("sigterm-a", func(t *testing.T) {
-		logBefore := len(l.b.out.String())
+	// Stopping a daemon deletes its IKE SA (RFC 7296 1.4.1): first A, on
+	// this lab, then B, on a new one.
+	stop := func(t *testing.T, l *ikeLab, victim, peer *gateway) {
+		logBefore := len(peer.out.String())
 		start := time.Now()
-		if err := l.a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		l.waitEmpty(t, 5*time.Second, l.b)
-		t.Logf("B empty %v after SIGTERM to A", time.Since(start).Round(time.Millisecond))
+		l.waitEmpty(t, 5*time.Second, peer)
+		t.Logf("%s empty %v after SIGTERM to %s", peer.name, time.Since(start).Round(time.Millisecond), victim.name)
 		select {
-		case <-l.a.done:
+		case <-victim.done:
 		case <-time.After(10 * time.Second):
-			t.Fatal("gateway a: esptun up still running 10s after SIGTERM")
+			t.Fatalf("gateway %s: esptun up still running 10s after SIGTERM", victim.name)
 		}
-		if l.a.err != nil {
-			t.Errorf("gateway a: esptun up after SIGTERM: %v, want exit status 0", l.a.err)
+		if victim.err != nil {
+			t.Errorf("gateway %s: esptun up after SIGTERM: %v, want exit status 0", victim.name, victim.err)
 		}
-		if logged := l.b.out.String()[logBefore:]; !strings.Contains(strings.ToLower(logged), "delete") {
-			t.Errorf("gateway b: nothing about a DELETE in the log after A's SIGTERM:\n%s", logged)
+		if logged := peer.out.String()[logBefore:]; !strings.Contains(strings.ToLower(logged), "delete") {
+			t.Errorf("gateway %s: nothing about a DELETE in the log after %s's SIGTERM:\n%s", peer.name, victim.name, logged)
 		}
+		if !peer.running() {
+			t.Errorf("gateway %s exited (%v) after its peer stopped", peer.name, peer.err)
+		}
+	}
+	t.Run("sigterm-a", func(t *testing.T) { stop(t, l, l.a, l.b) })
+	t.Run("sigterm-b", func(t *testing.T) {
+		l := newIKELab(t, ikeLabConfig{})
+		l.established(t, 20*time.Second)
+		stop(t, l, l.b, l.a)
 	})
 }
 
-// TestIKEDPD kills B with SIGKILL, so that no DELETE leaves it, and
-// measures how long A takes to find out through dead peer detection
-// (RFC 7296 2.4). With dpd_delay d, a first retransmission timeout r, base
-// x and n retransmissions, A sends its liveness check at most 2d after the
-// last packet from B (its check runs every d) and gives up r(1+x+...+x^n)
-// after sending it.
+// TestIKEDPD kills one daemon with SIGKILL, so that no DELETE leaves it,
+// and measures how long the other takes to find out through dead peer
+// detection (RFC 7296 2.4): first B dies and A, the initiator, must notice,
+// then on a new lab A dies and B, the responder, must. With dpd_delay d, a
+// first retransmission timeout r, base x and n retransmissions, the
+// survivor sends its liveness check at most 2d after the last packet it
+// received (its check runs every d) and gives up r(1+x+...+x^n) after
+// sending it.
 func TestIKEDPD(t *testing.T) {
 	const (
 		dpd      = 2 * time.Second
@@ -887,44 +900,52 @@ func TestIKEDPD(t *testing.T) {
 		tries    = 2
 		schedule = time.Second // timers and status polling on a busy machine
 	)
-	l := newIKELab(t, ikeLabConfig{DPDDelay: dpd.String(), RetransmitTries: tries, RetransmitBase: base})
-	l.established(t, 20*time.Second)
-	l.a.pingEventually(t, innerA4, innerB4, 10*time.Second)
-
 	var giveUp time.Duration
 	for i, w := 0, float64(timeout); i <= tries; i, w = i+1, w*base {
 		giveUp += time.Duration(w)
 	}
 	lower, upper := giveUp-schedule, 2*dpd+giveUp+schedule
 
-	// Traffic right up to the kill, so that A has heard from B just now.
-	l.a.ping(t, innerA4, innerB4, 2)
-	if err := l.b.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	<-l.b.done
-	var gone time.Duration
-	if !waitFor(upper+5*time.Second, func() bool {
-		if !l.a.empty(t) {
-			return false
-		}
-		gone = time.Since(killed)
-		return true
-	}) {
-		l.dumpStatus(t, l.a.ikeStatus(t), nil)
-		t.Fatalf("A still holds SAs %v after B was killed (bound %v)", upper+5*time.Second, upper)
-	}
-	t.Logf("DPD: A removed its IKE SA and ESP SAs %v after B was killed (dpd_delay %v, retransmit_timeout %v, base %v, tries %d: expected between %v and %v)",
-		gone.Round(time.Millisecond), dpd, timeout, base, tries, lower, upper)
-	if gone > upper {
-		t.Errorf("DPD took %v, more than the %v the settings allow", gone.Round(time.Millisecond), upper)
-	}
-	if gone < lower {
-		t.Errorf("DPD took %v, less than the %v of retransmissions the settings demand", gone.Round(time.Millisecond), lower)
-	}
-	if !l.a.running() {
-		t.Errorf("gateway a exited (%v) after its peer died", l.a.err)
+	for _, victimName := range []string{"b", "a"} {
+		t.Run("kill-"+victimName, func(t *testing.T) {
+			l := newIKELab(t, ikeLabConfig{DPDDelay: dpd.String(), RetransmitTries: tries, RetransmitBase: base})
+			l.established(t, 20*time.Second)
+			victim, survivor := l.b, l.a
+			if victimName == "a" {
+				victim, survivor = l.a, l.b
+			}
+			survivor.pingEventually(t, survivor.inner4, victim.inner4, 10*time.Second)
+			// Traffic right up to the kill, so that the survivor has heard
+			// from its peer just now.
+			survivor.ping(t, survivor.inner4, victim.inner4, 2)
+			if err := victim.cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed := time.Now()
+			<-victim.done
+			var gone time.Duration
+			if !waitFor(upper+5*time.Second, func() bool {
+				if !survivor.empty(t) {
+					return false
+				}
+				gone = time.Since(killed)
+				return true
+			}) {
+				j, _ := json.MarshalIndent(survivor.ikeStatus(t), "", "  ")
+				t.Fatalf("gateway %s still holds SAs %v after its peer was killed (bound %v): %s", survivor.name, upper+5*time.Second, upper, j)
+			}
+			t.Logf("DPD: %s removed its IKE SA and ESP SAs %v after %s was killed (dpd_delay %v, retransmit_timeout %v, base %v, tries %d: expected between %v and %v)",
+				survivor.name, gone.Round(time.Millisecond), victim.name, dpd, timeout, base, tries, lower, upper)
+			if gone > upper {
+				t.Errorf("DPD took %v, more than the %v the settings allow", gone.Round(time.Millisecond), upper)
+			}
+			if gone < lower {
+				t.Errorf("DPD took %v, less than the %v of retransmissions the settings demand", gone.Round(time.Millisecond), lower)
+			}
+			if !survivor.running() {
+				t.Errorf("gateway %s exited (%v) after its peer died", survivor.name, survivor.err)
+			}
+		})
 	}
 }
 
