@@ -51,6 +51,14 @@ func (sa *ikeSA) hasChild(c *childSA) bool {
 func (sa *ikeSA) handleCreateChildResponseLocked(r *childReq, ps []wire.Payload) {
 	if r.rekey != nil {
 		r.rekey.rekeying = false
+		if n := errorNotify(ps); n != nil && (r.rekey.rekeyedBy != nil || !sa.hasChild(r.rekey)) {
+			// RFC 7296 2.25: the peer rekeyed or deleted the Child SA
+			// while our rekey was in flight (CHILD_SA_NOT_FOUND or
+			// TEMPORARY_FAILURE); it needs no rekey of ours any more.
+			sa.log.Info("Child SA was rekeyed or deleted by the peer meanwhile", "child", r.cfg.Name, "notify", n.NotifyType.String())
+			r.finish(nil)
+			return
+		}
 	}
 	if n := findNotify(ps, wire.NotifyInvalidKEPayload); n != nil && len(n.Data) == 2 && r.ke != nil {
 		g := binary.BigEndian.Uint16(n.Data)
