@@ -248,7 +248,12 @@ func (sa *ikeSA) completeChildLocked(r *childReq, ps []wire.Payload, ni, nr, sha
 		suite: suite, esn: esn, dh: dh, localTS: tsi, remoteTS: tsr, created: time.Now(),
 		nonceLow: lowest(ni, nr), initiatedByUs: true}
 	// Our traffic to the responder uses the initiator-to-responder keys.
-	if err := sa.installChildLocked(c, i2r, r2i, r.rekey, r.trap, false); err != nil {
+	// In a rekey collision (RFC 7296 2.8.1) ours may be the redundant SA:
+	// it starts sending only once handleCreateChildResponseLocked knows
+	// it survives, so that the policy's current outbound SA is never one
+	// that is deleted at once.
+	collision := r.rekey != nil && sa.peerRekeyOf(r.rekey, nil) != nil
+	if err := sa.installChildLocked(c, i2r, r2i, r.rekey, r.trap, collision); err != nil {
 		return err
 	}
 	r.finish(nil)
@@ -431,6 +436,11 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 	case old != nil && old.policy != nil:
 		c.policy, c.ownsPolicy = old.policy, old.ownsPolicy
 		old.ownsPolicy = false
+		if !sa.hasChild(old) && m.spd.Add(c.policy) == nil {
+			// The peer deleted old while we rekeyed it (the other side
+			// of a 2.8.1 collision), and its policy went with it.
+			c.ownsPolicy = true
+		}
 	case tr != nil && sameSelectors(tr.policy.Local, local) && sameSelectors(tr.policy.Remote, remote):
 		c.policy = tr.policy
 	default:

@@ -114,9 +114,12 @@ func (sa *ikeSA) handleCreateChildResponseLocked(r *childReq, ps []wire.Payload)
 			if bytes.Compare(newC.nonceLow, peerNew.nonceLow) < 0 {
 				sa.log.Info("rekey collision: ours has the lowest nonce, deleting it", "child", old.cfg.Name)
 				old.rekeyedBy = peerNew
+				newC.rekeyedBy = peerNew
 				sa.deleteChildLocked(newC)
+			} else if err := sa.activateOutLocked(newC); err != nil {
+				// Ours survives and the peer deletes its redundant SA.
+				sa.log.Warn("cannot switch to the new outbound SA", "err", err)
 			}
-			// otherwise the peer deletes its redundant SA
 		}
 		sa.deleteChildLocked(old)
 	}

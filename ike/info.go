@@ -81,6 +81,11 @@ func (sa *ikeSA) removeChildLocked(c *childSA, why string) {
 	// A child that goes while a sibling serves the same policy (a rekey,
 	// or the loser of a rekey collision) hands the policy and, if its own
 	// outbound SA was the current one, the sending over to that sibling.
+	// The policy may already have lost its current outbound SA: when the
+	// redundant SA of a 2.8.1 collision goes before the old one, the old
+	// one's outbound SA is no longer current, and the survivor still waits.
+	cur := sa.mgr.sad.Outbound(c.policy.ID)
+	lost := cur == nil || c.outActive && cur == c.out
 	for _, s := range sa.children {
 		if s.policy != c.policy {
 			continue
@@ -88,12 +93,12 @@ func (sa *ikeSA) removeChildLocked(c *childSA, why string) {
 		if c.ownsPolicy {
 			s.ownsPolicy, c.ownsPolicy = true, false
 		}
-		if c.outActive && sa.mgr.sad.Outbound(c.policy.ID) == c.out && !s.outActive {
+		if lost && !s.outActive && s.rekeyedBy == nil {
 			if err := sa.activateOutLocked(s); err != nil {
 				sa.log.Warn("cannot switch to the new outbound SA", "err", err)
 			}
+			lost = false
 		}
-		break
 	}
 	c.uninstall()
 	sa.log.Info("Child SA removed", "child", c.cfg.Name, "spi_in", hex32(c.spiIn), "spi_out", hex32(c.spiOut), "reason", why)
