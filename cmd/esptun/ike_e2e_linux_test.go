@@ -898,7 +898,7 @@ func TestIKEDPD(t *testing.T) {
 		timeout  = time.Second // retransmit_timeout of every lab
 		base     = 1.5
 		tries    = 2
-		schedule = time.Second // timers and status polling on a busy machine
+		schedule = 1500 * time.Millisecond // timer lag and status polling on a busy machine
 	)
 	var giveUp time.Duration
 	for i, w := 0, float64(timeout); i <= tries; i, w = i+1, w*base {
