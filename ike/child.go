@@ -326,7 +326,7 @@ func (sa *ikeSA) respondChildLocked(ps []wire.Payload, ni, nr []byte, peerKE *wi
 		chosen, idx, ok = crypto.SelectProposal(stripDH(local), stripDHAll(offered))
 	}
 	if !ok {
-		sa.log.Info("no ESP proposal chosen", "child", cfg.Name)
+		sa.log.Info("no ESP proposal chosen", "child", cfg.Name, "notify", wire.NotifyNoProposalChosen.String())
 		return []wire.Payload{notify(wire.NotifyNoProposalChosen)}
 	}
 	suite, dh, esn, err := crypto.ChildFromProposal(chosen)
@@ -516,6 +516,9 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 	return nil
 }
 
+// inboundLinger is how long a deleted Child SA still accepts packets.
+const inboundLinger = time.Second
+
 // deferOutFallback bounds how long a rekey responder keeps sending on the
 // old SA when the initiator does not delete it.
 const deferOutFallback = 5 * time.Second
@@ -581,9 +584,12 @@ func (c *childSA) uninstall() {
 		m.sad.Delete(c.out)
 		m.children.Delete(c.out)
 	}
-	if c.in != nil {
-		m.sad.Delete(c.in)
-		m.children.Delete(c.in)
+	if in := c.in; in != nil {
+		// The inbound SA lingers a moment: the peer may have switched to
+		// the new SA only just before it answered our DELETE, and packets
+		// it sent on the old one are still on their way.
+		m.children.Delete(in)
+		time.AfterFunc(inboundLinger, func() { m.sad.Delete(in) })
 	}
 	if c.ownsPolicy && c.policy != nil {
 		m.spd.Remove(c.policy.ID)

@@ -485,7 +485,7 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 		}
 	}
 	if conn == nil {
-		m.log.Info("no proposal chosen for IKE_SA_INIT", "peer", d.remote.Addr())
+		m.log.Info("no proposal chosen for IKE_SA_INIT", "peer", d.remote.Addr(), "notify", wire.NotifyNoProposalChosen.String())
 		m.sendStateless(d, h, notify(wire.NotifyNoProposalChosen))
 		return
 	}
