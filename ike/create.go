@@ -222,6 +222,7 @@ type ikeRekey struct {
 	ke       crypto.KeyExchange
 	nonceLow []byte
 	newSA    *ikeSA
+	done     chan error // RekeyIKE's waiter, or nil; answered once
 }
 
 // sendIKERekeyLocked rekeys the IKE SA (RFC 7296 1.3.2, 2.18).
@@ -232,7 +233,7 @@ func (sa *ikeSA) sendIKERekeyLocked(done chan error) {
 		}
 		return
 	}
-	rk := &ikeRekey{spi: newIKESPI(), ni: newNonce()}
+	rk := &ikeRekey{spi: newIKESPI(), ni: newNonce(), done: done}
 	var spi [8]byte
 	binary.BigEndian.PutUint64(spi[:], rk.spi)
 	props := ikeProposals(sa.conn.Proposals, spi[:])
@@ -249,6 +250,14 @@ func (sa *ikeSA) sendIKERekeyLocked(done chan error) {
 	ps := []wire.Payload{&wire.SA{Proposals: props}, &wire.Nonce{Data: rk.ni}, &wire.KE{Group: g, Data: ke.Public()}}
 	err = sa.sendRequestLocked(wire.ExchangeCreateChildSA, ps, func(_ *wire.Message, resp []wire.Payload) {
 		err := sa.handleIKERekeyResponseLocked(rk, resp)
+		if err != nil && sa.takePeerRekeyLocked() {
+			// RFC 7296 2.8.2: ours was refused (TEMPORARY_FAILURE from
+			// a peer that finished its own rekey first), but the peer's
+			// rekey of this IKE SA went through: its SA replaces this
+			// one, which the peer deletes.
+			sa.log.Info("IKE rekey refused, the peer's rekey replaces this IKE SA", "err", err)
+			err = nil
+		}
 		if err != nil {
 			sa.log.Warn("IKE SA rekey failed", "err", err)
 		}
@@ -325,11 +334,43 @@ func (sa *ikeSA) handleIKERekeyResponseLocked(rk *ikeRekey, ps []wire.Payload) e
 		other.children = nil
 		other.rekeyedTo = n
 		other.mu.Unlock()
+		// A peer whose rekey response came after our DELETE of the old
+		// SA forgets its rekey (2.25) and never deletes that SA: delete
+		// it ourselves if it is still there after a while.
+		wait := sa.mgr.cfg.IKE.RetransmitTimeout
+		if wait <= 0 {
+			wait = 4 * time.Second
+		}
+		time.AfterFunc(wait, func() {
+			other.mu.Lock()
+			alive := other.state == stateEstablished
+			other.mu.Unlock()
+			if alive {
+				other.terminate(context.Background(), "redundant after rekey collision, the peer did not delete it")
+			}
+		})
 	}
 	sa.moveToLocked(n)
 	// The initiator of the rekey deletes the old IKE SA (1.3.2).
 	sa.sendDeleteIKELocked(nil)
 	return nil
+}
+
+// takePeerRekeyLocked moves the Child SAs to the IKE SA the peer's rekey
+// created, when there is one that is still up, and reports whether it did.
+func (sa *ikeSA) takePeerRekeyLocked() bool {
+	other := sa.peerIKERekey
+	if other == nil || sa.rekeyedTo != nil || sa.state != stateEstablished {
+		return false
+	}
+	other.mu.Lock()
+	up := other.state == stateEstablished
+	other.mu.Unlock()
+	if !up {
+		return false
+	}
+	sa.moveToLocked(other)
+	return true
 }
 
 // rekeyedSA creates and registers the IKE SA that replaces sa.

@@ -58,6 +58,11 @@ func (sa *ikeSA) handleInformationalRequestLocked(h wire.Header, ps []wire.Paylo
 	if deleteIKE {
 		sa.log.Info("peer deleted the IKE SA")
 		conn := sa.conn
+		// RFC 7296 2.8.2: in a rekey collision the peer deletes the old
+		// IKE SA once its own rekey won; the Child SAs move to that one.
+		if sa.takePeerRekeyLocked() {
+			sa.log.Info("the peer's rekey replaces this IKE SA")
+		}
 		sa.destroyLocked("deleted by peer")
 		if conn != nil && sa.rekeyedTo == nil {
 			m := sa.mgr

@@ -465,6 +465,16 @@ func (sa *ikeSA) destroyLocked(why string) {
 		w <- nil
 	}
 	sa.deleteWaiters = nil
+	if rk := sa.rekeying; rk != nil && rk.done != nil {
+		// Our IKE rekey was in flight; the SA went before its answer
+		// (replaced by the peer's rekey in a collision, or failed).
+		if sa.rekeyedTo != nil {
+			rk.done <- nil
+		} else {
+			rk.done <- err
+		}
+		rk.done = nil
+	}
 }
 
 // peerDeadLocked handles a peer that stopped answering: the SA goes, and
