@@ -318,20 +318,32 @@ func (m *Manager) RekeyChild(ctx context.Context, name string) error {
 		return err
 	}
 	var waits []chan error
+	busy := 0
 	for _, sa := range m.snapshot() {
 		sa.mu.Lock()
 		if sa.conn == conn && sa.state == stateEstablished && sa.rekeyedTo == nil {
 			for _, c := range sa.children {
-				if c.cfg == ch && c.rekeyedBy == nil && !c.rekeying {
-					r := &childReq{cfg: ch, rekey: c, done: make(chan error, 1)}
-					waits = append(waits, r.done)
-					sa.enqueueLocked("rekey child "+ch.Name, func() { sa.sendCreateChildLocked(r) })
+				if c.cfg != ch || c.rekeyedBy != nil {
+					continue
 				}
+				if c.rekeying || c.rekeyOf != nil && sa.hasChild(c.rekeyOf) {
+					// Our rekey of it is in flight, or it comes from the
+					// peer's rekey, which the peer has not finished (it
+					// may not know the SA yet): it is being rekeyed.
+					busy++
+					continue
+				}
+				r := &childReq{cfg: ch, rekey: c, done: make(chan error, 1)}
+				waits = append(waits, r.done)
+				sa.enqueueLocked("rekey child "+ch.Name, func() { sa.sendCreateChildLocked(r) })
 			}
 		}
 		sa.mu.Unlock()
 	}
 	if len(waits) == 0 {
+		if busy > 0 {
+			return nil
+		}
 		return fmt.Errorf("no Child SA named %q to rekey", name)
 	}
 	return waitAll(ctx, waits)
