@@ -593,17 +593,55 @@ func settled(a, b *peer, n int) (string, bool) {
 			return fmt.Sprintf("%s's child %s/%s has no partner", a.name, c.SPIIn, c.SPIOut), false
 		}
 	}
-	if na, nb := len(a.sad.All()), len(b.sad.All()); na != 2*n || nb != 2*n {
-		return fmt.Sprintf("SAD entries: %s has %d, %s has %d, want %d", a.name, na, b.name, nb, 2*n), false
+	// A deleted Child SA's inbound SA lingers a moment (inboundLinger);
+	// waitSADExact checks that it goes.
+	for _, p := range []*peer{a, b} {
+		in, out := 0, 0
+		for _, s := range p.sad.All() {
+			if s.Dir == sad.Outbound {
+				out++
+			} else {
+				in++
+			}
+		}
+		if out != n || in < n {
+			return fmt.Sprintf("SAD of %s: %d inbound, %d outbound SAs, want %d each", p.name, in, out, n), false
+		}
+	}
+	for _, pr := range [][2]*peer{{a, b}, {b, a}} {
+		for _, c := range pr[0].ikeSAs("")[0].Children {
+			spiIn, _ := strconv.ParseUint(c.SPIIn, 16, 32)
+			if s := pr[0].sad.Inbound(uint32(spiIn)); s == nil || s.Dead() {
+				return fmt.Sprintf("%s's inbound SA %s is not installed", pr[0].name, c.SPIIn), false
+			}
+		}
 	}
 	return "", true
+}
+
+// waitSADExact waits until each peer's SAD holds exactly n inbound and n
+// outbound SAs: nothing leaked once the lingering inbound SAs are gone.
+func waitSADExact(t testing.TB, n int, peers ...*peer) {
+	t.Helper()
+	for _, p := range peers {
+		waitFor(t, 3*time.Second, fmt.Sprintf("%s's SAD to hold %d SAs", p.name, 2*n), func() bool {
+			return len(p.sad.All()) == 2*n
+		})
+	}
 }
 
 // waitSettled waits until settled(a, b, n) and returns a's IKE SA.
 func waitSettled(t testing.TB, a, b *peer, n int) IKESAStatus {
 	t.Helper()
+	// Shorter than deferOutFallback: a rekey responder that never starts
+	// sending on its new SA is a failure, not a slow success.
+	return waitSettledWithin(t, a, b, n, 3*time.Second)
+}
+
+func waitSettledWithin(t testing.TB, a, b *peer, n int, d time.Duration) IKESAStatus {
+	t.Helper()
 	var why string
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(d)
 	for {
 		var ok bool
 		if why, ok = settled(a, b, n); ok {
@@ -656,6 +694,25 @@ func checkTraffic(t testing.TB, a, b *peer) {
 		if n == 0 {
 			t.Errorf("%s has no outbound SA", from.name)
 		}
+	}
+}
+
+// checkDataPath checks that p's SPD sends traffic from src to dst through
+// an outbound SA whose SPI the peer has installed inbound.
+func checkDataPath(t testing.TB, p, peer *peer, src, dst string) {
+	t.Helper()
+	pol := p.spd.LookupOutbound(&spd.Packet{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: 6, SrcPort: 1000, DstPort: 80})
+	if pol == nil || pol.Action != spd.Protect {
+		t.Errorf("%s: no protect policy for %s -> %s", p.name, src, dst)
+		return
+	}
+	out := p.sad.Outbound(pol.ID)
+	if out == nil || out.Dead() {
+		t.Errorf("%s: policy %s has no outbound SA", p.name, pol.Name)
+		return
+	}
+	if peer.sad.Inbound(out.SPI) == nil {
+		t.Errorf("%s sends %s -> %s with SPI %08x, which %s has not installed", p.name, src, dst, out.SPI, peer.name)
 	}
 }
 
