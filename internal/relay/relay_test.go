@@ -263,7 +263,7 @@ func TestMatch(t *testing.T) {
 	p := newPair(t, Impairment{}, Impairment{})
 	nattPort := p.server.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 	p.r.SetImpairment(AtoB, Impairment{Match: MatchESP(nattPort), Loss: 1})
-	ike := make([]byte, 40)                             // non-ESP marker
+	ike := make([]byte, 40)                              // non-ESP marker
 	esp := []byte{0xc0, 0, 0, 1, 0, 0, 0, 1, 9, 9, 9, 9} // SPI, seq, data
 	for range 5 {
 		p.client.WriteToUDPAddrPort(ike, p.relayA)
