@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -168,6 +169,9 @@ func (sa *ikeSA) sendAuthLocked(certReq []*wire.CertReq) {
 	if !sa.mgr.hasOtherSA(sa, conn) {
 		ps = append(ps, notify(wire.NotifyInitialContact))
 	}
+	if wantsVIPs(conn) {
+		ps = append(ps, cpRequest(conn))
+	}
 	req := sa.nextChildReqLocked()
 	sa.authReq = req
 	if req != nil {
@@ -240,11 +244,30 @@ func (sa *ikeSA) handleAuthResponseLocked(ps []wire.Payload, req *childReq) {
 		return
 	}
 	sa.remoteID = peer
+	if wantsVIPs(conn) {
+		cp := payloadOf[*wire.CP](ps)
+		if cp != nil && cp.CfgType == wire.CfgReply {
+			sa.vips, sa.dns, sa.domains = parseCPReply(cp)
+		}
+		if len(sa.vips) == 0 {
+			if req != nil {
+				req.finish(errors.New("gateway assigned no virtual IP"))
+			}
+			sa.failLocked("no virtual IP from the gateway (INTERNAL_ADDRESS_FAILURE)")
+			return
+		}
+		sa.log.Info("virtual IPs assigned", "vips", sa.vips, "dns", sa.dns, "domains", sa.domains)
+	}
 	sa.establishLocked()
 	if req != nil {
 		if err := sa.completeChildLocked(req, ps, sa.ni, sa.nr, nil); err != nil {
 			sa.log.Warn("Child SA not established", "child", req.cfg.Name, "err", err)
 			req.finish(err)
+		}
+	}
+	if len(sa.vips) > 0 {
+		if f := sa.mgr.opts.OnVirtualIP; f != nil {
+			f(sa.vipEventLocked(true))
 		}
 	}
 	sa.startPendingChildrenLocked()
@@ -358,6 +381,21 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 		sa.mgr.initialContact(sa)
 	}
 	sa.mgr.enforceUnique(sa)
+	if cp := payloadOf[*wire.CP](ps); cp != nil && cp.CfgType == wire.CfgRequest && len(connPools(conn)) > 0 {
+		reply, err := sa.cpReplyLocked(cp, peer.String())
+		if err != nil {
+			// RFC 7296 3.15.4: no address for this client; the others
+			// keep theirs.
+			sa.log.Warn("no virtual IP for the client", "remote_id", peer.String(), "err", err)
+			resp = append(resp, notify(wire.NotifyInternalAddressFailure))
+			sa.respondLocked(h.Exchange, h.MessageID, resp)
+			sa.enqueueLocked("delete IKE", func() {})
+			go sa.terminate(context.Background(), "no virtual IP for the client")
+			return
+		}
+		resp = append(resp, reply)
+		sa.log.Info("virtual IPs assigned", "remote_id", peer.String(), "vips", sa.vips)
+	}
 	if payloadOf[*wire.SA](ps) != nil {
 		childPs := sa.respondChildLocked(ps, sa.ni, sa.nr, nil, nil, false)
 		resp = append(resp, childPs...)

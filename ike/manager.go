@@ -33,6 +33,10 @@ type Options struct {
 	Flush func(policyID uint32)
 	// Workers process received IKE messages; 0 = GOMAXPROCS.
 	Workers int
+	// OnVirtualIP is called (with the IKE SA's lock held: do not call back
+	// into the Manager) when a client's IKE SA got or lost its virtual IPs
+	// and DNS configuration. It may be nil.
+	OnVirtualIP func(VirtualIPEvent)
 }
 
 // Manager runs every IKE SA of one daemon.
@@ -56,6 +60,9 @@ type Manager struct {
 	closed   bool
 
 	children sync.Map // *sad.SA -> *childSA, for lifetime events
+
+	pools   map[string]*addrPool // virtual IP pools by name
+	poolCfg map[string]*poolConfig
 
 	halfOpenCount atomic.Int32
 	nextPolicyID  atomic.Uint32
@@ -120,6 +127,12 @@ func New(o Options) (*Manager, error) {
 		traps:    make(map[uint32]*trap),
 	}
 	m.nextPolicyID.Store(1 << 20) // manual policies use small IDs
+	m.pools = map[string]*addrPool{}
+	m.poolCfg = map[string]*poolConfig{}
+	for _, p := range cfgPools(o.Config) {
+		m.pools[p.Name] = newAddrPool(p.Name, p.First, p.Last)
+		m.poolCfg[p.Name] = p
+	}
 	m.cookies.init()
 	return m, nil
 }
@@ -415,3 +428,7 @@ func (m *Manager) childByName(name string) (*config.Connection, *config.Child, e
 	}
 	return nil, nil, fmt.Errorf("child name %q is ambiguous: use CONNECTION/CHILD", name)
 }
+
+func (m *Manager) pool(name string) *addrPool { return m.pools[name] }
+
+func (m *Manager) poolConfig(name string) *poolConfig { return m.poolCfg[name] }

@@ -95,6 +95,14 @@ type ikeSA struct {
 	peerIKERekeyNonce []byte
 	lastHeard         time.Time // any authenticated message or ESP packet from the peer
 
+	// Remote access (RFC 7296 3.15): the virtual IPs we got (client) or
+	// handed out (gateway), the DNS configuration that came with them, and
+	// the pool leases to give back.
+	vips    []netip.Addr
+	dns     []netip.Addr
+	domains []string
+	leases  []leaseRef
+
 	rekeyTimer, dpdTimer, keepaliveTimer *time.Timer
 	rekeyedTo                            *ikeSA // set when this SA was rekeyed into another
 	rekeying                             *ikeRekey
@@ -435,6 +443,13 @@ func (sa *ikeSA) destroyLocked(why string) {
 		}
 	}
 	sa.children = nil
+	sa.releaseLeasesLocked()
+	if sa.initiator && len(sa.vips) > 0 && sa.rekeyedTo == nil {
+		if f := sa.mgr.opts.OnVirtualIP; f != nil {
+			f(sa.vipEventLocked(false))
+		}
+		sa.vips = nil
+	}
 	if sa.keys != nil {
 		sa.keys.Wipe()
 	}
