@@ -69,6 +69,7 @@ type childSA struct {
 	in, out    *sad.SA
 	created    time.Time
 	rekeying   bool     // our rekey of it is in flight
+	deleting   bool     // our DELETE of it is queued or in flight
 	rekeyedBy  *childSA // the SA that replaced it
 	rekeyOf    *childSA // the SA this one replaced
 	outActive  bool     // out is installed in the SAD

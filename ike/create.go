@@ -200,6 +200,11 @@ func (sa *ikeSA) handleCreateChildRequestLocked(h wire.Header, ps []wire.Payload
 			reply([]wire.Payload{&wire.Notify{Protocol: wire.ProtocolESP, SPI: n.SPI, NotifyType: wire.NotifyChildSANotFound}})
 			return
 		}
+		if old.deleting {
+			// RFC 7296 2.25: a Child SA we are closing is not rekeyed.
+			reply([]wire.Payload{notify(wire.NotifyTemporaryFailure)})
+			return
+		}
 	}
 	resp := sa.respondChildLocked(ps, ni.Data, nr, payloadOf[*wire.KE](ps), old, true)
 	if old != nil {

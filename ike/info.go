@@ -112,6 +112,7 @@ func (sa *ikeSA) removeChildLocked(c *childSA, why string) {
 // deleteChildLocked sends DELETE for a Child SA (1.4.1) and removes it once
 // the peer answered (or gave up).
 func (sa *ikeSA) deleteChildLocked(c *childSA) {
+	c.deleting = true
 	sa.enqueueLocked("delete child", func() {
 		if !sa.hasChild(c) {
 			return
