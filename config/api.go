@@ -20,8 +20,11 @@ type Config struct {
 	Manual []*Manual
 	// Connections holds the [connections.NAME] sections in name order.
 	Connections []*Connection
-	// Secrets holds the [secrets.NAME] sections in name order.
+	// Secrets holds the [secrets.NAME] sections in name order; a section
+	// with users_file contributes one Secret per user, in file order.
 	Secrets []*Secret
+	// Pools holds the [pools.NAME] sections in name order.
+	Pools []*Pool
 
 	warnings []string // see Warnings
 	lines    keyLines // see Line
@@ -136,6 +139,21 @@ type Connection struct {
 	// each child's start_action.
 	StartAction string // none (default) | trap | start
 
+	// VIPs are the virtual IPs a client requests in a configuration
+	// payload (RFC 7296 3.15): 0.0.0.0 and :: ask for any address of that
+	// family, others for that address (the gateway may return another).
+	// A child's dynamic local_ts then stands for the assigned address.
+	VIPs []netip.Addr
+	// Pools are the names of the [pools.NAME] sections a gateway hands
+	// virtual IPs and attributes out of, tried in order. Every name refers
+	// to an entry of Config.Pools. VIPs and Pools are never both set.
+	Pools []string
+	// AllowLegacyProposals admits MODP-1024 (DH group 2), HMAC-SHA1-96
+	// and PRF-HMAC-SHA1 in proposals and esp_proposals, which RFC 8247
+	// advises against but the built-in Windows IKEv2 client proposes.
+	// esptun's own key, not swanctl's; default false.
+	AllowLegacyProposals bool
+
 	// Local and Remote are the single authentication round of each side
 	// ([connections.NAME.local] and .remote, or one section named with
 	// swanctl's local/remote prefix such as local-1).
@@ -210,14 +228,30 @@ type AuthRound struct {
 	// "10.77.0.1", "C=CH, O=strongSwan, CN=moon", "fqdn:moon",
 	// "keyid:#0a0b"), checked lightly here. Default: local "" (the own
 	// outer IP address), remote "%any".
-	ID    string
-	EAPID string // EAP identity; default "" (= ID); "%any" on remote asks the client
+	ID string
+	// EAPID is the EAP identity (swanctl's eap_id): on a local round the
+	// identity sent in EAP-Identity, on a remote round the one demanded,
+	// where "%any" means ask the client with EAP-Identity (RFC 3748 5.1)
+	// and accept any. Default "" (= ID).
+	EAPID string
 	// Certs and CACerts are absolute paths of readable files (relative
 	// paths are taken from the configuration file's directory).
 	Certs      []string
 	CACerts    []string
 	Revocation string // relaxed: a certificate fails only when known revoked
 }
+
+// IsEAP reports whether the round authenticates with EAP (RFC 7296 2.16).
+func (r AuthRound) IsEAP() bool {
+	return r.Auth == AuthEAP || r.Auth == AuthEAPMSCHAPv2 || r.Auth == AuthEAPTLS
+}
+
+// EAPOnly reports whether conn uses EAP-only authentication (RFC 5998),
+// written as in swanctl: EAP on both rounds. Then the gateway sends no
+// AUTH payload of its own and a mutual EAP method (EAP-TLS, EAP-MSCHAPv2)
+// authenticates both ends; a client accepts that only after its EAP method
+// proved the gateway's identity.
+func (c *Connection) EAPOnly() bool { return c.Local.IsEAP() && c.Remote.IsEAP() }
 
 // Child modes.
 const (
@@ -294,11 +328,48 @@ type Secret struct {
 	// 0x hex or 0s base64, or read from secret_file.
 	Data SecretBytes
 	// File is the absolute path of the key file (private, rsa, ecdsa,
-	// pkcs8) or of secret_file; Key is the parsed private key.
+	// pkcs8), of secret_file or of users_file; Key is the parsed private
+	// key.
 	File string
 	Key  PrivateKey
+	// FileLine is the line of File a users_file entry came from, else 0.
+	FileLine int
 
 	fromFile bool // Data came from secret_file
+}
+
+// Pool is one [pools.NAME] section: the virtual IPs and configuration
+// attributes (RFC 7296 3.15.1) a gateway hands to clients.
+type Pool struct {
+	Name string
+	Line int
+	// Prefix is addrs written as a CIDR, masked ("10.3.0.0/24"); for a
+	// range "FIRST-LAST" it is the smallest prefix that covers the range.
+	Prefix netip.Prefix
+	Range  bool // addrs was a range
+	// First and Last are the addresses handed out, inclusive, of one
+	// family; Size() of them, at most MaxPoolSize. For a CIDR of more than
+	// two addresses the network address and the last address are left
+	// out, as strongSwan does; a CIDR with host bits set starts at that
+	// address ("10.3.0.10/24" is 10.3.0.10-10.3.0.254). A range is used
+	// as written.
+	First, Last netip.Addr
+	// Attributes sent with an assigned address.
+	DNS          []netip.Addr   // INTERNAL_IP4_DNS / INTERNAL_IP6_DNS
+	NBNS         []netip.Addr   // INTERNAL_IP4_NBNS (IPv4 only)
+	Domains      []string       // INTERNAL_DNS_DOMAIN (RFC 8598 4); lower case, no trailing dot
+	Subnets      []netip.Prefix // INTERNAL_IP4_SUBNET / INTERNAL_IP6_SUBNET
+	SplitInclude []netip.Prefix // UNITY_SPLIT_INCLUDE (Cisco Unity, 28676)
+	SplitExclude []netip.Prefix // UNITY_LOCAL_LAN (Cisco Unity, 28678)
+}
+
+// Size is the number of addresses the pool hands out.
+func (p *Pool) Size() uint64 { return addrDiff(p.Last, p.First) + 1 }
+
+// Contains reports whether a is one of the addresses the pool hands out.
+func (p *Pool) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.Is4() == p.First.Is4() && p.First.Compare(a) <= 0 && a.Compare(p.Last) <= 0
 }
 
 // PrivateKey is a parsed private key: *rsa.PrivateKey, *ecdsa.PrivateKey

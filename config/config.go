@@ -99,10 +99,10 @@ func Parse(file string, data []byte) (cfg *Config, err error) {
 	c := &checker{file: file, dir: filepath.Dir(file), lines: scanKeyLines(string(data))}
 	cfg = c.config(raw)
 	if len(c.errs) > 0 {
-		sortByLine(c.errs)
+		sortByLine(c.errs, file)
 		return nil, c.errs
 	}
-	sortByLine(c.warns)
+	sortByLine(c.warns, file)
 	for _, w := range c.warns {
 		cfg.warnings = append(cfg.warnings, w.Error())
 	}
@@ -187,13 +187,12 @@ func (c *Config) holdsKeys() string {
 
 // Sections of swanctl.conf that this version does not accept, with why.
 var unsupportedSections = map[string]string{
-	"pools":       "address pools (virtual IPs for clients) are not supported by this version of esptun",
 	"authorities": "certification authorities are not supported by this version of esptun; give CA certificates with cacerts in [connections.NAME.remote]",
 }
 
-var topSections = []string{"daemon", "tun", "ike", "manual", "connections", "secrets"}
+var topSections = []string{"daemon", "tun", "ike", "manual", "connections", "secrets", "pools"}
 
-const allowedSections = "[daemon], [tun], [ike], [manual.NAME], [connections.NAME], [secrets.NAME]"
+const allowedSections = "[daemon], [tun], [ike], [manual.NAME], [connections.NAME], [secrets.NAME], [pools.NAME]"
 
 func (c *checker) config(raw map[string]any) *Config {
 	cfg := &Config{
@@ -261,9 +260,13 @@ func (c *checker) config(raw map[string]any) *Config {
 	if t := sections["secrets"]; t != nil {
 		cfg.Secrets = c.secrets(t)
 	}
-	if t := sections["connections"]; t != nil {
-		cfg.Connections = c.connections(t, &cfg.IKE, cfg.Secrets)
+	if t := sections["pools"]; t != nil {
+		cfg.Pools = c.pools(t, &cfg.Tun)
 	}
+	if t := sections["connections"]; t != nil {
+		cfg.Connections = c.connections(t, &cfg.IKE, cfg.Secrets, cfg.Pools)
+	}
+	c.checkPoolsUsed(cfg)
 	c.checkMTU(cfg)
 	return cfg
 }

@@ -300,9 +300,9 @@ func TestErrors(t *testing.T) {
 		{"syntax newline in string", "[tun]\n\nname = \"a\n", []string{"t.toml:3: invalid TOML: strings cannot contain newlines"}},
 
 		// Top level.
-		{"unknown section", "[daemon]\n[foo]\nbar = 1\n", []string{"t.toml:2: foo: unknown section (allowed: [daemon], [tun], [ike], [manual.NAME], [connections.NAME], [secrets.NAME])"}},
+		{"unknown section", "[daemon]\n[foo]\nbar = 1\n", []string{"t.toml:2: foo: unknown section (allowed: [daemon], [tun], [ike], [manual.NAME], [connections.NAME], [secrets.NAME], [pools.NAME])"}},
 		{"unknown top-level key", "\n\nfoo = 1\n", []string{"t.toml:3: foo: unknown key (allowed at the top level"}},
-		{"pools", "[pools.office]\naddrs = \"10.3.0.0/16\"\n", []string{"t.toml:1: pools: section not supported: address pools (virtual IPs for clients) are not supported by this version of esptun"}},
+		{"pools not table", "pools = 1\n", []string{"t.toml:1: pools: must be a table ([pools]), not an integer"}},
 		{"authorities", "\n[authorities.ca]\ncacert = \"ca.pem\"\n", []string{"t.toml:2: authorities: section not supported: certification authorities are not supported by this version of esptun; give CA certificates with cacerts"}},
 		{"section not a table", "daemon = 5\n", []string{"t.toml:1: daemon: must be a table ([daemon]), not an integer"}},
 

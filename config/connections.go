@@ -25,7 +25,7 @@ var connectionKeys = []string{
 	"version", "local_addrs", "remote_addrs", "local_port", "remote_port",
 	"proposals", "encap", "dpd_delay", "rekey_time", "over_time", "rand_time",
 	"keyingtries", "unique", "send_certreq", "send_cert", "fragmentation",
-	"start_action", "children",
+	"start_action", "children", "vips", "pools", "allow_legacy_proposals",
 	// Accepted only with the value that means "off".
 	"mobike", "reauth_time",
 }
@@ -36,8 +36,6 @@ var unsupportedConnectionKeys = map[string]string{
 	"dpd_timeout":    "applies to IKEv1 only in swanctl; IKEv2 declares a peer dead when a request goes unanswered (see [ike] retransmit_timeout, retransmit_base, retransmit_tries); remove it",
 	"aggressive":     "Aggressive Mode belongs to IKEv1, which esptun does not speak; remove it",
 	"pull":           "Mode Config push/pull belongs to IKEv1; remove it",
-	"vips":           "virtual IPs (configuration payloads) are not supported by this version of esptun",
-	"pools":          "address pools are not supported by this version of esptun",
 	"if_id_in":       "XFRM interface IDs have no meaning without kernel IPsec; remove it",
 	"if_id_out":      "XFRM interface IDs have no meaning without kernel IPsec; remove it",
 	"dscp":           "DSCP marking of IKE packets is not supported by this version of esptun",
@@ -114,7 +112,7 @@ func (t *table) unknownKeys(allowed []string, refused map[string]string, skip fu
 	}
 }
 
-func (c *checker) connections(t *table, ike *IKE, secrets []*Secret) []*Connection {
+func (c *checker) connections(t *table, ike *IKE, secrets []*Secret, pools []*Pool) []*Connection {
 	names := make([]string, 0, len(t.m))
 	for name := range t.m {
 		names = append(names, name)
@@ -131,7 +129,7 @@ func (c *checker) connections(t *table, ike *IKE, secrets []*Secret) []*Connecti
 		if !validManualName(name) {
 			t.errorf(name, "invalid connection name %q (allowed: 1-64 letters, digits, '_', '-')", name)
 		}
-		out = append(out, c.connection(&table{c: c, path: t.sub(name), m: m}, name, ike, secrets))
+		out = append(out, c.connection(&table{c: c, path: t.sub(name), m: m}, name, ike, secrets, pools))
 	}
 
 	// esptun initiate --child NAME finds a child by its name alone.
@@ -164,7 +162,7 @@ func isAuthSection(k string, v any) (side string, ok bool) {
 	return "", false
 }
 
-func (c *checker) connection(t *table, name string, ike *IKE, secrets []*Secret) *Connection {
+func (c *checker) connection(t *table, name string, ike *IKE, secrets []*Secret, pools []*Pool) *Connection {
 	conn := &Connection{
 		Name:          name,
 		Line:          c.lineOf(t.path),
@@ -219,8 +217,20 @@ func (c *checker) connection(t *table, name string, ike *IKE, secrets []*Secret)
 		conn.RemotePort = p
 	}
 
+	conn.AllowLegacyProposals = t.boolean("allow_legacy_proposals", false)
 	conn.Proposals, conn.ProposalStrings = t.proposals("proposals", "IKE", crypto.ParseIKEProposal, crypto.DefaultIKEProposals,
 		`e.g. "aes128gcm16-prfsha256-x25519", "aes256-sha256-modp2048", "default"`)
+	legacy := t.checkLegacy("proposals", conn.ProposalStrings, crypto.ParseIKEProposal, conn)
+
+	if list, ok := t.strList("vips"); ok {
+		conn.VIPs = t.vips(list)
+	}
+	if list, ok := t.strList("pools"); ok {
+		conn.Pools = t.poolRefs(list, pools)
+	}
+	if t.has("vips") && t.has("pools") {
+		t.errorf("pools", "vips (a client asks for virtual IPs) and pools (a gateway hands them out) cannot both be set on one connection: IKEv2 has no push mode")
+	}
 
 	conn.Encap = t.boolean("encap", false)
 	if t.boolean("mobike", false) {
@@ -294,9 +304,16 @@ func (c *checker) connection(t *table, name string, ike *IKE, secrets []*Secret)
 				if !validManualName(n) {
 					ct.errorf(n, "invalid child name %q (allowed: 1-64 letters, digits, '_', '-')", n)
 				}
-				conn.Children = append(conn.Children, c.child(&table{c: c, path: ct.sub(n), m: cm}, n, conn))
+				ch := c.child(&table{c: c, path: ct.sub(n), m: cm}, n, conn)
+				conn.Children = append(conn.Children, ch)
+				if (&table{c: c, path: ct.sub(n), m: cm}).checkLegacy("esp_proposals", ch.ESPProposalStrings, crypto.ParseESPProposalTransforms, conn) {
+					legacy = true
+				}
 			}
 		}
+	}
+	if conn.AllowLegacyProposals && !legacy {
+		t.warnf("allow_legacy_proposals", "no proposal of this connection uses modp1024 or sha1, so allow_legacy_proposals = true changes nothing; remove it")
 	}
 
 	// An initiator needs somewhere to send IKE_SA_INIT.
@@ -630,6 +647,7 @@ func (c *checker) checkAuth(t *table, conn *Connection, secrets []*Secret) {
 			c.warnf(key(side, "auth"), "auth = %q, but there is no [secrets.eap-NAME] section with a password", a)
 		}
 	}
+	c.checkEAP(conn, key)
 }
 
 func idOrAddr(id string) string {

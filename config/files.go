@@ -70,17 +70,22 @@ func checkReadable(path string) error {
 // reports whether group or others may read it (never on Windows, where the
 // mode does not say so).
 func readPrivate(path string) (data []byte, exposed bool, mode fs.FileMode, err error) {
+	return readPrivateLimit(path, maxFileSize)
+}
+
+// readPrivateLimit is readPrivate for files of at most limit bytes.
+func readPrivateLimit(path string, limit int) (data []byte, exposed bool, mode fs.FileMode, err error) {
 	f, fi, err := openRegular(path)
 	if err != nil {
 		return nil, false, 0, err
 	}
 	defer f.Close()
-	data, err = io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err = io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
 		return nil, false, 0, fileError(err)
 	}
-	if len(data) > maxFileSize {
-		return nil, false, 0, fmt.Errorf("is larger than %d bytes", maxFileSize)
+	if len(data) > limit {
+		return nil, false, 0, fmt.Errorf("is larger than %d bytes", limit)
 	}
 	mode = fi.Mode().Perm()
 	return data, runtime.GOOS != "windows" && mode&0o044 != 0, mode, nil

@@ -73,8 +73,11 @@ func (c *checker) secrets(t *table) []*Secret {
 		}
 		st := &table{c: c, path: t.sub(name), m: m}
 		s := &Secret{Name: name, Line: c.lineOf(st.path), Type: typ}
-		switch typ {
-		case SecretIKE, SecretEAP:
+		switch {
+		case typ == SecretEAP && st.has("users_file"):
+			out = append(out, c.usersFile(st, s)...)
+			continue
+		case typ == SecretIKE, typ == SecretEAP:
 			c.sharedSecret(st, s)
 		default:
 			c.privateKey(st, s)
@@ -92,6 +95,10 @@ func (c *checker) sharedSecret(t *table, s *Secret) {
 		case k == "secret" || k == "secret_file":
 		case strings.HasPrefix(k, "id"):
 			idKeys = append(idKeys, k)
+		case k == "users_file" && s.Type == SecretIKE:
+			t.errorf(k, "a users file holds EAP passwords; it belongs in a [secrets.eap-NAME] section")
+		case s.Type == SecretEAP:
+			t.errorf(k, "unknown key (allowed in [%s]: id, id<suffix> such as id-1, secret, secret_file; or users_file alone)", formatPath(t.path))
 		default:
 			t.errorf(k, "unknown key (allowed in [%s]: id, id<suffix> such as id-1, secret, secret_file)", formatPath(t.path))
 		}

@@ -39,9 +39,19 @@ func (c *checker) warnf(path []string, format string, args ...any) {
 }
 
 // sortByLine orders errors by line, keeping the order of discovery for
-// errors on the same line.
-func sortByLine(es Errors) {
-	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+// errors on the same line. Errors in file come first; those in other files
+// (a users_file) follow, grouped by file.
+func sortByLine(es Errors, file string) {
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i], es[j]
+		if (a.File == file) != (b.File == file) {
+			return a.File == file
+		}
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
 }
 
 // table is one TOML table under validation.
