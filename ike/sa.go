@@ -300,10 +300,13 @@ func (sa *ikeSA) receive(d datagram, h wire.Header) {
 		} else if !response && !sa.initiator && h.MessageID == 0 && sa.haveLastResp && sa.state == stateInitDone {
 			// A retransmitted IKE_SA_INIT request (RFC 7296 2.1).
 			sa.transmit(sa.lastResp)
+		} else {
+			sa.mgr.stats.dropped.Add(1)
 		}
 		return
 	}
 	if sa.keys == nil {
+		sa.mgr.stats.dropped.Add(1)
 		return
 	}
 	// Message ID checks before any decryption work (RFC 7296 2.3).
@@ -321,6 +324,8 @@ func (sa *ikeSA) receive(d datagram, h wire.Header) {
 			// that, so verify it first.
 			if _, err := sa.decrypt(d.pkt, h); err == nil || errors.Is(err, errIncomplete) {
 				sa.transmit(sa.lastResp)
+			} else {
+				sa.mgr.stats.invalid.Add(1)
 			}
 			return
 		default:
