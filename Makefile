@@ -4,6 +4,9 @@
 #   make test    go vet, all tests (the end-to-end ones need root and
 #                /dev/net/tun, and skip with a message otherwise), then a
 #                short run of every fuzz target of the esp and config packages
+#   make interop esptun against strongSwan (charon with kernel-libipsec) in
+#                network namespaces, both roles, the whole proposal/auth
+#                matrix (root; installs Debian's strongSwan packages)
 #   make demo    two gateways in network namespaces (root)
 #   make bench   throughput through the tunnel vs the bare veth, and ESP
 #                seal/open vs the raw AEAD (root); writes bench/results.json
@@ -14,9 +17,9 @@ GO        ?= go
 BIN       := bin/esptun
 TIMEOUT   ?= 20m
 FUZZTIME  ?= 10s
-FUZZ_PKGS ?= ./esp ./config
+FUZZ_PKGS ?= ./esp ./config ./ike/wire ./ike ./spd ./crypto
 
-.PHONY: all build test vet unit fuzz demo bench clean
+.PHONY: all build test vet unit fuzz interop demo bench clean
 
 all: build
 
@@ -62,6 +65,18 @@ fuzz:
 			fi; \
 		done; \
 	done; exit $$failed
+
+# The suite installs its own strongSwan (interop/install.sh) and prints a
+# matrix summary at the end.
+interop:
+	@mkdir -p bin
+	bash interop/install.sh
+	@set -o pipefail; rc=0; \
+	$(GO) test -tags interop -count=1 -v -timeout 30m ./interop/ >bin/interop.log 2>&1 || rc=$$?; \
+	grep -E '^(ok|FAIL|PASS|panic:)|^ *--- (FAIL|SKIP)' bin/interop.log || true; \
+	sed -n '/^=== interop matrix ===/,$$p' bin/interop.log; \
+	if [ $$rc -ne 0 ]; then echo "--- interop failed (exit $$rc); whole log:"; cat bin/interop.log; fi; \
+	exit $$rc
 
 demo: build
 	@if [ "$$(id -u)" -eq 0 ]; then ESPTUN=$(CURDIR)/$(BIN) bash examples/demo.sh; \
