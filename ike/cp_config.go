@@ -16,8 +16,19 @@ type poolConfig struct {
 
 // connVIPs, connPools and cfgPools read the remote-access keys of the
 // configuration ([connections.NAME] vips and pools, [pools.NAME]).
-func connVIPs(conn *config.Connection) []netip.Addr { return nil }
+func connVIPs(conn *config.Connection) []netip.Addr { return conn.VIPs }
 
-func connPools(conn *config.Connection) []string { return nil }
+func connPools(conn *config.Connection) []string {
+	if conn == nil {
+		return nil
+	}
+	return conn.Pools
+}
 
-func cfgPools(cfg *config.Config) []*poolConfig { return nil }
+func cfgPools(cfg *config.Config) []*poolConfig {
+	var out []*poolConfig
+	for _, p := range cfg.Pools {
+		out = append(out, &poolConfig{Name: p.Name, First: p.First, Last: p.Last, DNS: p.DNS, Domains: p.Domains})
+	}
+	return out
+}
