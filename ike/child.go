@@ -148,10 +148,21 @@ func (sa *ikeSA) trafficSelectors(cfg *config.Child, local bool) []wire.TrafficS
 	}
 	dynamic := ts.Dynamic
 	out := selectorsToTS(ts.Selectors)
-	if dynamic || len(out) == 0 {
-		out = append(out, selectorToTS(spd.Selector{Prefix: netip.PrefixFrom(addr, addr.BitLen()), PortHigh: 65535}))
+	if !dynamic && len(out) > 0 {
+		return out
 	}
-	return out
+	// "dynamic" is the virtual IP on the client's side of a remote-access
+	// connection: ours when we asked for one (everything of its family
+	// until the gateway assigned it), the client's when we handed it out.
+	switch {
+	case local && wantsVIPs(sa.conn) && len(sa.vips) > 0:
+		return append(out, selectorsToTS(vipSelectors(sa.vips))...)
+	case local && wantsVIPs(sa.conn):
+		return append(out, selectorsToTS(anySelectors(connVIPs(sa.conn)))...)
+	case !local && len(connPools(sa.conn)) > 0 && len(sa.vips) > 0:
+		return append(out, selectorsToTS(vipSelectors(sa.vips))...)
+	}
+	return append(out, selectorToTS(spd.Selector{Prefix: netip.PrefixFrom(addr, addr.BitLen()), PortHigh: 65535}))
 }
 
 // childRequestPayloadsLocked builds SA, [Ni, KE,] TSi and TSr for a child
