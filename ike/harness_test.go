@@ -321,6 +321,8 @@ type harness struct {
 	natt  []*net.UDPConn
 	used  []bool
 	base  int // goroutines before the harness started
+
+	stopOnce sync.Once
 }
 
 // quietLog discards log output unless ESPTUN_TEST_LOG is set.
@@ -391,7 +393,11 @@ func (p *peer) close(ctx context.Context) {
 	})
 }
 
-func (h *harness) cleanup() {
+// cleanup stops every peer once and checks for leaked goroutines; it runs
+// in t.Cleanup, or earlier when a test calls it.
+func (h *harness) cleanup() { h.stopOnce.Do(h.stop) }
+
+func (h *harness) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -63,10 +63,10 @@ func TestRefusals(t *testing.T) {
 					return len(moon.ikeSAs("")) == 0 && len(sun.ikeSAs("")) == 0
 				})
 			}
+			// A responder that had installed the Child SA before the
+			// initiator refused it keeps the inbound SA a moment.
+			waitSADExact(t, 0, moon, sun)
 			for _, p := range []*peer{moon, sun} {
-				if n := len(p.sad.All()); n != 0 {
-					t.Errorf("%s has %d SAs installed", p.name, n)
-				}
 				if p.hasPolicyFor(p.sideTSHost(), p.otherTSHost()) {
 					t.Errorf("%s has a protect policy", p.name)
 				}
