@@ -242,6 +242,10 @@ func hasFamily(routes []netip.Prefix, is4 bool) bool {
 // to match any device when deleting.
 func (r routeState) netlink(ifindex int) *netlink.Route {
 	nr := &netlink.Route{Table: r.Table, Dst: prefixToIPNet(r.Dst)}
+	if ifindex == 0 {
+		// RT_SCOPE_NOWHERE: the kernel's IPv4 delete matches any scope.
+		nr.Scope = netlink.SCOPE_NOWHERE
+	}
 	if r.Throw {
 		nr.Type = unix.RTN_THROW
 		return nr
