@@ -96,11 +96,19 @@ func up(cfg *config.Config, log *slog.Logger) error {
 				peers = append(peers, r.Prefix.Addr())
 			}
 		}
+		if len(conn.VIPs) > 0 {
+			// A road-warrior client routes once it has its virtual IP.
+			continue
+		}
 		for _, ch := range conn.Children {
 			for _, s := range ch.RemoteTS.Selectors {
 				routes = append(routes, s.Prefix.Masked())
 			}
 		}
+	}
+	// A gateway routes the addresses it hands out into the tunnel.
+	for _, p := range cfg.Pools {
+		routes = append(routes, p.Prefix.Masked())
 	}
 	if !cfg.Tun.InstallRoutes {
 		routes = nil
@@ -143,8 +151,12 @@ func up(cfg *config.Config, log *slog.Logger) error {
 		return cli.Exit("esptun: "+err.Error(), exitRuntime)
 	}
 	var m *ike.Manager
+	vips := newVIPHost(cfg, t.Name(), log)
+	vips.recover()
+	defer vips.close()
 	if len(cfg.Connections) > 0 {
-		m, err = ike.New(ike.Options{Config: cfg, Transport: t, SPD: policies, SAD: sas, Logger: log, Flush: t.Flush})
+		m, err = ike.New(ike.Options{Config: cfg, Transport: t, SPD: policies, SAD: sas, Logger: log, Flush: t.Flush,
+			OnVirtualIP: vips.handle})
 		if err != nil {
 			t.Close()
 			return cli.Exit("esptun: "+err.Error(), exitConfig)
