@@ -8,10 +8,11 @@
 // by the relay, one facing side A and one facing side B. A datagram that
 // arrives on the A-facing socket is sent, payload untouched, from the
 // B-facing socket to side B's host, and the other way round, so each host
-// sees the relay's address as its peer's, as behind a port-preserving NAT.
-// The relay learns where each side's host sends from: a reply goes to the
-// source address of the last datagram that came in on that side, and to the
-// link's configured peer address until one has.
+// sees the relay's address as its peer's, as behind a NAT. The hosts'
+// addresses are fixed per link: the relay learns nothing from the source
+// addresses it sees, so a host that answers from the wrong port is not
+// followed (and its datagram still reaches the other side, from the
+// relay's address on that link).
 //
 // Nothing here needs privileges or Linux; a Listen hook lets callers open
 // the sockets in another network namespace.
@@ -49,8 +50,7 @@ type Link struct {
 	// A is the relay's own address facing side A: side A's host sends
 	// here. Port 0 picks a free port (see Relay.Addrs).
 	A netip.AddrPort
-	// PeerA is side A's host, where datagrams from side B go until one
-	// from side A has arrived (from then on: its source address).
+	// PeerA is side A's host: datagrams from side B go there.
 	PeerA netip.AddrPort
 	// B and PeerB are the same facing side B.
 	B, PeerB netip.AddrPort
@@ -138,9 +138,8 @@ type Relay struct {
 
 // link is one Link at run time.
 type link struct {
-	conn    [2]*net.UDPConn // indexed by the side they face: AtoB = A-facing
-	peer    [2]netip.AddrPort
-	learned [2]atomic.Pointer[netip.AddrPort]
+	conn [2]*net.UDPConn   // indexed by the side they face: AtoB = A-facing
+	peer [2]netip.AddrPort // the same
 }
 
 // item is a datagram on its way through one direction.
@@ -286,7 +285,7 @@ func (r *Relay) routineRead(l *link, side Direction) {
 	conn, out := l.conn[side], l.conn[other]
 	buf := make([]byte, 1<<16)
 	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		n, _, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			select {
 			case <-r.done:
@@ -303,15 +302,7 @@ func (r *Relay) routineRead(l *link, side Direction) {
 			continue // e.g. ICMP errors reported on the socket
 		}
 		dir.received.Add(1)
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if p := l.learned[side].Load(); p == nil || *p != from {
-			l.learned[side].Store(&from)
-		}
-		dst := l.peer[other]
-		if p := l.learned[other].Load(); p != nil {
-			dst = *p
-		}
-		it := &item{payload: append([]byte(nil), buf[:n]...), out: out, dst: dst}
+		it := &item{payload: append([]byte(nil), buf[:n]...), out: out, dst: l.peer[other]}
 		select {
 		case dir.in <- it:
 		case <-r.done:

@@ -122,21 +122,21 @@ func TestForwardBothWays(t *testing.T) {
 	}
 }
 
-// TestLearnsSource checks that answers go where a side last sent from, not
-// to the configured peer.
-func TestLearnsSource(t *testing.T) {
+// TestFixedPeers checks that answers go to the configured peer, whoever
+// sent last.
+func TestFixedPeers(t *testing.T) {
 	p := newPair(t, Impairment{}, Impairment{})
 	other := listenLoopback(t)
 	sendSeq(t, other, p.relayA, 1, 20)
 	if got := recvAll(p.server, 200*time.Millisecond); len(got) != 1 {
 		t.Fatalf("server got %d datagrams, want 1", len(got))
 	}
-	p.server.WriteToUDPAddrPort([]byte("to other"), p.relayB)
-	if got := recvAll(other, 200*time.Millisecond); len(got) != 1 || string(got[0].payload) != "to other" {
-		t.Fatalf("the socket that sent last got %+v, want the answer", got)
+	p.server.WriteToUDPAddrPort([]byte("to client"), p.relayB)
+	if got := recvAll(p.client, 200*time.Millisecond); len(got) != 1 || string(got[0].payload) != "to client" {
+		t.Fatalf("the configured peer got %+v, want the answer", got)
 	}
-	if got := recvAll(p.client, 50*time.Millisecond); len(got) != 0 {
-		t.Fatalf("the configured peer got %d datagrams after another source took over", len(got))
+	if got := recvAll(other, 50*time.Millisecond); len(got) != 0 {
+		t.Fatalf("another sender got %d datagrams", len(got))
 	}
 }
 
