@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,21 @@ func fuzzSeeds() []string {
 			"[connections.rw.children.a]\nlocal_ts = [\"dynamic\", \"10.9.0.0/16[udp/53]\"]\nesp_proposals = [\"aes128gcm16-esn\"]\nrekey_bytes = \"1G\"\nstart_action = \"trap\"\n" +
 			"[secrets.eap-carol]\nid = \"carol\"\nsecret = \"0sSHVudGVyMg==\"\n[secrets.ike-1]\nid-a = \"gw\"\nsecret = \"0x0102\"\n",
 		"[secrets]\nike = { id = [\"a\", \"b\"], secret = \"x\" }\nprivate-k = { file = \"/nonexistent\" }\n",
+		// Remote access: a gateway with pools and EAP users, a client
+		// asking for virtual IPs with the Windows client's legacy groups.
+		"[tun]\naddresses = [\"10.3.0.1/32\"]\n[connections.gw]\npools = [\"v4\", \"v6\"]\n" +
+			"[connections.gw.local]\nauth = \"psk\"\n[connections.gw.remote]\nauth = \"eap-mschapv2\"\neap_id = \"%any\"\n" +
+			"[connections.gw.children.net]\nlocal_ts = [\"10.1.0.0/16\"]\n" +
+			"[pools.v4]\naddrs = \"10.3.0.10-10.3.0.200\"\ndns = [\"10.3.0.1\", \"fd00:3::1\"]\nnbns = [\"10.3.0.1\"]\n" +
+			"domains = [\"corp.example.com\"]\nsubnet = [\"10.1.0.0/16\"]\nsplit_include = [\"10.1.0.0/16\"]\nsplit_exclude = [\"192.168.0.0/16\"]\n" +
+			"[pools.v6]\naddrs = \"fd00:3::/112\"\n" +
+			"[secrets.ike]\nsecret = \"x\"\n[secrets.eap-users]\nusers_file = \"/nonexistent/users.txt\"\n[secrets.eap-carol]\nid = \"carol\"\nsecret = \"y\"\n",
+		"[connections.rw]\nremote_addrs = [\"vpn.example.org\"]\nvips = [\"0.0.0.0\", \"::\"]\nallow_legacy_proposals = true\n" +
+			"proposals = [\"aes256-sha1-modp1024, aes256-sha256-modp1024\"]\n" +
+			"[connections.rw.local]\nauth = \"eap-mschapv2\"\neap_id = \"carol\"\n[connections.rw.remote]\nauth = \"eap\"\n" +
+			"[connections.rw.children.home]\nremote_ts = [\"0.0.0.0/0\"]\nesp_proposals = [\"aes256-sha256-modp1024\"]\nstart_action = \"start\"\n" +
+			"[secrets.eap-carol]\nid = \"carol\"\nsecret = \"y\"\n[pools.a]\naddrs = \"10.9.0.0/31\"\n",
+		"[pools.a]\naddrs = \"10.9.0.0/31\"\n25 = \"x\"\n[connections.c]\npools = [\"a\", \"radius\"]\nvips = [\"::\"]\n",
 	}
 }
 
@@ -58,6 +74,22 @@ func checkParse(t *testing.T, data []byte) {
 				}
 			}
 		}
+		for _, p := range cfg.Pools {
+			if !p.First.IsValid() || p.First.Is4() != p.Last.Is4() || p.First.Compare(p.Last) > 0 || p.Size() > MaxPoolSize ||
+				!p.Prefix.Contains(p.First) || !p.Prefix.Contains(p.Last) {
+				t.Fatalf("accepted a broken pool: %+v", p)
+			}
+		}
+		for _, c := range cfg.Connections {
+			for _, name := range c.Pools {
+				if !slices.ContainsFunc(cfg.Pools, func(p *Pool) bool { return p.Name == name }) {
+					t.Fatalf("connection %s lists the undefined pool %q", c.Name, name)
+				}
+			}
+			if c.VIPs != nil && c.Pools != nil {
+				t.Fatalf("connection %s has both vips and pools", c.Name)
+			}
+		}
 		for _, s := range cfg.Secrets {
 			if (s.Type == SecretIKE || s.Type == SecretEAP) && len(s.Data) == 0 || s.Type != SecretIKE && s.Type != SecretEAP && s.Key.Signer == nil {
 				t.Fatalf("accepted an incomplete secret: %+v", s)
@@ -69,9 +101,17 @@ func checkParse(t *testing.T, data []byte) {
 	if !errors.As(err, &errs) || len(errs) == 0 {
 		t.Fatalf("error is not a non-empty Errors: %T %v", err, err)
 	}
-	last := 0
+	// Errors in f.toml come first, in line order; a users file named by
+	// the input may follow with errors of its own.
+	last, file := 0, "f.toml"
 	for _, e := range errs {
-		if e.Line < 1 || !strings.HasPrefix(e.Error(), "f.toml:") || e.Line < last {
+		if e.File != file {
+			if file != "f.toml" && e.File < file {
+				t.Fatalf("bad error %q: files out of order", e.Error())
+			}
+			last, file = 0, e.File
+		}
+		if e.Line < 1 || !strings.HasPrefix(e.Error(), e.File+":") || e.Line < last {
 			t.Fatalf("bad error %q (line %d after %d)", e.Error(), e.Line, last)
 		}
 		last = e.Line

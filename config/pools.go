@@ -398,7 +398,7 @@ func (t *table) poolRefs(list []string, pools []*Pool) []string {
 				t.errorf("pools", "%q names %s, which esptun does not have; define the addresses in a [pools.NAME] section and list NAME", s, what)
 				continue
 			}
-			if t.c.lineOf([]string{"pools", s}) > 0 {
+			if _, defined := t.c.lines[pathID([]string{"pools", s})]; defined {
 				continue // the section exists but is broken: reported there
 			}
 			t.errorf("pools", "no [pools.%s] section (pools: %s)", formatPath([]string{s}), poolNames(pools))
