@@ -474,3 +474,29 @@ func TestApplyLeavesPresentAddress(t *testing.T) {
 	})
 	sameSnapshot(t, "after Undo", before, l.snapshot(t, filepath.Join(l.dir, "resolv.conf")))
 }
+
+// TestResolvedAbsent: where systemd-resolved does not run (the build
+// machines), asking for it fails and Apply rolls back. Where it runs, the
+// D-Bus calls themselves are exercised by hand: they are not run here, to
+// keep the host's resolver untouched.
+func TestResolvedAbsent(t *testing.T) {
+	if resolvedRunning() {
+		t.Skip("systemd-resolved is running; this test is for hosts without it")
+	}
+	l := newLab(t)
+	c := l.fullTunnel()
+	c.DNSMethod = DNSResolved
+	before := l.snapshot(t, c.ResolvConf)
+	l.do(t, func() error {
+		_, err := Apply(c, testLogger(t))
+		if err == nil {
+			return errors.New("Apply with DNSResolved succeeded without systemd-resolved")
+		}
+		t.Logf("Apply: %v", err)
+		return nil
+	})
+	sameSnapshot(t, "after a failed Apply", before, l.snapshot(t, c.ResolvConf))
+	if _, err := os.Stat(c.StateFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("state file after a failed Apply: %v", err)
+	}
+}

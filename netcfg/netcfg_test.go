@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/godbus/dbus/v5"
 )
 
 func TestNormalizeDomain(t *testing.T) {
@@ -73,8 +75,17 @@ func TestResolvedArgs(t *testing.T) {
 			}
 		})
 	}
+	// The D-Bus signatures resolved's methods take (org.freedesktop.resolve1(5)):
+	// SetLinkDNS(i ifindex, a(iay) addresses), SetLinkDomains(i ifindex, a(sb) domains).
+	dns, doms, _ := resolvedArgs([]netip.Addr{v4}, []string{"corp.example"})
+	if sig := dbus.SignatureOf(dns).String(); sig != "a(iay)" {
+		t.Errorf("SetLinkDNS argument signature %s, want a(iay)", sig)
+	}
+	if sig := dbus.SignatureOf(doms).String(); sig != "a(sb)" {
+		t.Errorf("SetLinkDomains argument signature %s, want a(sb)", sig)
+	}
 	// A 4-in-6 server is an IPv4 server.
-	dns, _, _ := resolvedArgs([]netip.Addr{netip.MustParseAddr("::ffff:10.0.0.1")}, nil)
+	dns, _, _ = resolvedArgs([]netip.Addr{netip.MustParseAddr("::ffff:10.0.0.1")}, nil)
 	if dns[0].Family != afInet || len(dns[0].Address) != 4 {
 		t.Errorf("4-in-6 server encoded as %+v", dns[0])
 	}

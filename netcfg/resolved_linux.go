@@ -4,6 +4,7 @@ package netcfg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -52,16 +53,21 @@ func setResolved(ifindex int, servers []netip.Addr, domains []string) error {
 }
 
 // revertResolved drops what setResolved set, unless the link is gone (then
-// resolved has forgotten it already) or its index now belongs to another
-// interface.
+// resolved has forgotten it already), its index now belongs to another
+// interface, or resolved is not running (then there is nothing to revert:
+// setResolved failed, or resolved stopped and dropped its link settings).
 func revertResolved(r resolvedState) error {
 	link, err := netlink.LinkByIndex(r.Index)
-	if err != nil || link.Attrs().Name != r.Interface {
+	if err != nil || link.Attrs().Name != r.Interface || !resolvedRunning() {
 		return nil
 	}
-	return callResolved(func(ctx context.Context, obj dbus.BusObject) error {
+	err = callResolved(func(ctx context.Context, obj dbus.BusObject) error {
 		return obj.CallWithContext(ctx, resolvedManager+".RevertLink", 0, int32(r.Index)).Err
 	})
+	if derr := (dbus.Error{}); errors.As(err, &derr) && derr.Name == resolvedBusName+".NoSuchLink" {
+		return nil
+	}
+	return err
 }
 
 func callResolved(fn func(context.Context, dbus.BusObject) error) error {
