@@ -215,8 +215,9 @@ type Server interface {
 	// MSK returns the Master Session Key after success, nil before or if
 	// the methods run generate no key (EAP-Identity alone).
 	MSK() []byte
-	// Identity is the peer's identity as authenticated: the MS-CHAPv2
-	// Name if MS-CHAPv2 ran, else the EAP-Identity response.
+	// Identity is the peer's identity after success: the MS-CHAPv2 Name
+	// (which the password proved) if MS-CHAPv2 ran, else the EAP-Identity
+	// response, which only claims (for EAP-TLS see PeerCertificate).
 	Identity() string
 	Close() error
 }

@@ -2,6 +2,7 @@ package eap
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -381,6 +382,10 @@ func (engineConn) SetWriteDeadline(time.Time) error { return nil }
 // must present a certificate that verifies against them (ClientAuth is
 // forced to RequireAndVerifyClientCert). TLS versions below 1.2 are refused
 // and session tickets disabled. config is cloned; opts may be nil.
+//
+// With TLS 1.2 the MSK needs the Extended Master Secret (RFC 7627): Go's
+// crypto/tls refuses to export keys without it unless the binary runs with
+// GODEBUG=tlsunsafeekm=1, which peers lacking the extension require.
 func NewTLSServer(config *tls.Config, opts *TLSOptions) (Server, error) {
 	if config == nil {
 		return nil, errors.New("eap: EAP-TLS server without tls.Config")
@@ -405,7 +410,25 @@ func NewTLSServer(config *tls.Config, opts *TLSOptions) (Server, error) {
 	}), nil
 }
 
+// PeerCertificate returns the verified leaf certificate the peer presented
+// in an EAP-TLS method of s, once s succeeded; nil otherwise. The
+// EAP-Identity a chain reports is what the peer claimed, not what it
+// proved: bind the two here (RFC 5216 5.2) before using either for policy.
+func PeerCertificate(s Server) *x509.Certificate {
+	srv, ok := s.(*server)
+	if !ok || !srv.ok {
+		return nil
+	}
+	for _, m := range srv.methods {
+		if t, ok := m.(*tlsServer); ok && t.leaf != nil {
+			return t.leaf
+		}
+	}
+	return nil
+}
+
 type tlsServer struct {
+	leaf   *x509.Certificate // verified peer certificate, after success
 	engine *tlsEngine
 	f      tlsFramer
 	got    bool // the peer's first message arrived
@@ -442,6 +465,9 @@ func (m *tlsServer) handle(data []byte, _ uint8) ([]byte, bool, error) {
 		}
 		out, fin, err := m.engine.feed(nil)
 		if fin && err == nil && len(out) == 0 {
+			if chains := m.engine.conn.ConnectionState().VerifiedChains; len(chains) > 0 && len(chains[0]) > 0 {
+				m.leaf = chains[0][0]
+			}
 			return nil, true, nil
 		}
 		return nil, false, fmt.Errorf("%w: EAP-TLS acknowledgement before the handshake completed", ErrUnexpected)

@@ -129,6 +129,9 @@ func TestTLSRoundTrip(t *testing.T) {
 				if chain.Identity() != "carol@example.org" {
 					t.Fatalf("identity %q", chain.Identity())
 				}
+				if leaf := PeerCertificate(chain); leaf == nil || leaf.Subject.CommonName != "carol@example.org" {
+					t.Fatalf("peer certificate %v", leaf)
+				}
 				t.Logf("%d round trips", rounds)
 				chain.Close()
 				c.Close()
@@ -152,8 +155,8 @@ func TestTLSUntrusted(t *testing.T) {
 		if !errors.Is(serr, ErrAuthFailed) || !errors.Is(cerr, ErrFailure) {
 			t.Fatalf("server %v, client %v", serr, cerr)
 		}
-		if s.MSK() != nil || c.MSK() != nil {
-			t.Fatal("MSK after failure")
+		if s.MSK() != nil || c.MSK() != nil || PeerCertificate(s) != nil {
+			t.Fatal("MSK or certificate after failure")
 		}
 	})
 	t.Run("server certificate", func(t *testing.T) {
