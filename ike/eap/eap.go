@@ -22,7 +22,9 @@
 // ends the conversation.
 //
 // Concurrency: a Server or Client is one conversation and is not safe for
-// concurrent use, except Close, which may be called from any goroutine.
+// concurrent use (Close included); the IKE SA's lock serialises it. Handle
+// never blocks on the network: EAP-TLS waits only for its own TLS
+// goroutine to finish computing a flight.
 package eap
 
 import (
