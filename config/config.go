@@ -479,8 +479,8 @@ func (c *checker) ike(t *table, ike *IKE) {
 	}
 }
 
-// checkMTU enforces the IPv6 minimum link MTU once every address and
-// selector is known.
+// checkMTU enforces the IPv6 minimum link MTU once every address,
+// selector, pool and virtual IP is known.
 func (c *checker) checkMTU(cfg *Config) {
 	if cfg.Tun.MTU >= MinMTUIPv6 {
 		return
@@ -505,6 +505,18 @@ func (c *checker) checkMTU(cfg *Config) {
 				if why == "" && s.Prefix.Addr().Is6() {
 					why = fmt.Sprintf("connections.%s.children.%s has the IPv6 selector %s", formatPath([]string{conn.Name}), formatPath([]string{ch.Name}), s.Prefix)
 				}
+			}
+		}
+	}
+	for _, p := range cfg.Pools {
+		if why == "" && p.First.Is6() {
+			why = fmt.Sprintf("pools.%s hands out IPv6 addresses", formatPath([]string{p.Name}))
+		}
+	}
+	for _, conn := range cfg.Connections {
+		for _, a := range conn.VIPs {
+			if why == "" && a.Is6() {
+				why = fmt.Sprintf("connections.%s asks for an IPv6 virtual IP", formatPath([]string{conn.Name}))
 			}
 		}
 	}

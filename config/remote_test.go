@@ -154,6 +154,10 @@ func TestRemoteAccessErrors(t *testing.T) {
 		{"pools overlap", "[connections.c]\npools = [\"a\", \"b\"]\n" + pskAuth + "[pools.a]\naddrs = \"10.3.0.0/24\"\n[pools.b]\naddrs = \"10.3.0.200-10.3.1.10\"\n",
 			[]string{"t.toml:12: pools.b.addrs: 10.3.0.200-10.3.1.10 overlaps pool a (10.3.0.1-10.3.0.254, line 9): pools must not share addresses"}},
 		{"pools of two families do not overlap", "[connections.c]\npools = [\"a\", \"b\"]\n" + pskAuth + "[pools.a]\naddrs = \"10.3.0.0/24\"\n[pools.b]\naddrs = \"::ffff:0:0/96\"\n", nil},
+		{"v6 pool needs mtu 1280", "[tun]\nmtu = 1000\n" + pool(`addrs = "fd00:3::/112"`),
+			[]string{"t.toml:2: tun.mtu: 1000 is below the IPv6 minimum of 1280 (RFC 8200 5) and pools.p hands out IPv6 addresses"}},
+		{"v6 vip needs mtu 1280", "[tun]\nmtu = 1000\n" + conn([]string{`vips = ["0.0.0.0", "::"]`}, pskAuth),
+			[]string{"t.toml:2: tun.mtu: 1000 is below the IPv6 minimum of 1280 (RFC 8200 5) and connections.c asks for an IPv6 virtual IP"}},
 		{"pool holds a tun address", "[tun]\naddresses = [\"10.3.0.1/24\"]\n" + pool(`addrs = "10.3.0.0/24"`),
 			[]string{"t.toml:12: pools.p.addrs: hands out 10.3.0.1, which tun.addresses puts on this host's TUN"}},
 		{"dns", pool(`addrs = "10.3.0.0/24"`, `dns = ["dns.example", "0.0.0.0", "10.3.0.1", "10.3.0.1"]`), []string{
