@@ -59,6 +59,8 @@ type IKESA struct {
 	NATRemote   bool       `json:"nat_remote"`
 	Established *time.Time `json:"established,omitempty"`
 	RekeyIn     string     `json:"rekey_in,omitempty"`
+	VIPs        []string   `json:"vips,omitempty"` // virtual IPs got (client) or handed out (gateway)
+	EAPID       string     `json:"eap_id,omitempty"`
 	Children    []ChildSA  `json:"children"`
 }
 

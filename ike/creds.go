@@ -15,6 +15,7 @@ import (
 // shared secrets, private keys, certificates and CAs.
 type credentials struct {
 	psks []pskEntry
+	eaps []pskEntry // EAP passwords
 	keys []crypto.Signer
 	// per connection
 	localCerts map[*config.AuthRound][]*x509.Certificate
@@ -36,6 +37,7 @@ func loadCredentials(cfg *config.Config) (*credentials, error) {
 		switch s.Type {
 		case config.SecretIKE, config.SecretEAP:
 			e := pskEntry{secret: s.Data}
+			eapSecret := s.Type == config.SecretEAP
 			for _, id := range s.IDs {
 				pid, err := auth.ParseIdentity(id)
 				if err != nil {
@@ -43,7 +45,11 @@ func loadCredentials(cfg *config.Config) (*credentials, error) {
 				}
 				e.ids = append(e.ids, pid)
 			}
-			c.psks = append(c.psks, e)
+			if eapSecret {
+				c.eaps = append(c.eaps, e)
+			} else {
+				c.psks = append(c.psks, e)
+			}
 		default:
 			if s.Key.Signer != nil {
 				c.keys = append(c.keys, s.Key.Signer)

@@ -158,14 +158,27 @@ func (sa *ikeSA) sendAuthLocked(certReq []*wire.CertReq) {
 	if conn.Remote.Auth != config.AuthPSK && sa.mgr.creds.hasCAs() && conn.SendCertReq {
 		ps = append(ps, &wire.CertReq{Encoding: wire.CertX509Signature, Data: sa.mgr.creds.certReqData()})
 	}
-	octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(localID))
-	authPs, err := sa.makeAuthLocked(conn, octets, localID, sa.remoteID)
-	if err != nil {
-		sa.failLocked("local authentication: " + err.Error())
-		return
+	if conn.Local.IsEAP() {
+		// RFC 7296 2.16: no AUTH payload asks for EAP.
+		c, err := sa.newEAPClient(conn)
+		if err != nil {
+			sa.failLocked("EAP: " + err.Error())
+			return
+		}
+		sa.eap = &eapState{client: c, eapOnly: conn.EAPOnly()}
+		if conn.EAPOnly() {
+			ps = append(ps, notify(wire.NotifyEAPOnlyAuthentication))
+		}
+	} else {
+		octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(localID))
+		authPs, err := sa.makeAuthLocked(conn, octets, localID, sa.remoteID)
+		if err != nil {
+			sa.failLocked("local authentication: " + err.Error())
+			return
+		}
+		// CERT payloads go before AUTH; insert them after the IDs.
+		ps = append(ps, authPs...)
 	}
-	// CERT payloads go before AUTH; insert them after the IDs.
-	ps = append(ps, authPs...)
 	if !sa.mgr.hasOtherSA(sa, conn) {
 		ps = append(ps, notify(wire.NotifyInitialContact))
 	}
@@ -239,11 +252,29 @@ func (sa *ikeSA) handleAuthResponseLocked(ps []wire.Payload, req *childReq) {
 		return
 	}
 	octets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(peer))
-	if err := sa.verifyAuthLocked(conn, peer, sa.localID, payloadOf[*wire.Auth](ps), payloadsOf[*wire.Cert](ps), octets); err != nil {
-		sa.authFailedLocked(req, "peer authentication: "+err.Error())
-		return
+	a := payloadOf[*wire.Auth](ps)
+	// RFC 5998: with EAP-only the gateway proves itself through the EAP
+	// method and the MSK-based AUTH at the end.
+	if !(sa.eap != nil && sa.eap.eapOnly && a == nil) {
+		if err := sa.verifyAuthLocked(conn, peer, sa.localID, a, payloadsOf[*wire.Cert](ps), octets); err != nil {
+			sa.authFailedLocked(req, "peer authentication: "+err.Error())
+			return
+		}
 	}
 	sa.remoteID = peer
+	if sa.eap != nil {
+		sa.authReq = req
+		sa.continueEAPLocked(ps, req)
+		return
+	}
+	sa.completeAuthLocked(ps, req)
+}
+
+// completeAuthLocked finishes IKE_AUTH as the initiator once the peer is
+// authenticated: configuration payload, the IKE SA, its first Child SA.
+func (sa *ikeSA) completeAuthLocked(ps []wire.Payload, req *childReq) {
+	conn := sa.conn
+	sa.authReq = nil
 	if wantsVIPs(conn) {
 		cp := payloadOf[*wire.CP](ps)
 		if cp != nil && cp.CfgType == wire.CfgReply {
@@ -316,6 +347,10 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 		sa.respondLocked(h.Exchange, h.MessageID, []wire.Payload{notify(wire.NotifyInvalidSyntax)})
 		return
 	}
+	if sa.eap != nil {
+		sa.handleEAPRoundLocked(h, ps)
+		return
+	}
 	var idi, idr *wire.ID
 	for _, p := range ps {
 		if id, ok := p.(*wire.ID); ok {
@@ -326,13 +361,16 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 			}
 		}
 	}
-	if idi == nil || payloadOf[*wire.Auth](ps) == nil {
-		// EAP is not configured on any connection: an initiator that
-		// leaves out AUTH wants it (RFC 7296 2.16).
-		sa.respondAuthFailedLocked(h, "IKE_AUTH without IDi or AUTH")
+	if idi == nil {
+		sa.respondAuthFailedLocked(h, "IKE_AUTH without IDi")
 		return
 	}
 	peer := idOf(idi)
+	if payloadOf[*wire.Auth](ps) == nil {
+		// RFC 7296 2.16: an initiator that leaves out AUTH wants EAP.
+		sa.startEAPServerLocked(h, ps, peer, idr)
+		return
+	}
 	var (
 		conn   *config.Connection
 		selfID auth.Identity
@@ -375,6 +413,15 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 	}
 	resp := []wire.Payload{idPayload(false, selfID)}
 	resp = append(resp, authPs...)
+	sa.finishResponderAuthLocked(h, ps, resp, peer.String())
+}
+
+// finishResponderAuthLocked establishes the IKE SA as the responder and
+// answers the last IKE_AUTH: resp (our ID and AUTH) plus the configuration
+// payload and the Child SA the initiator asked for in ps. leaseID names the
+// client for its address lease.
+func (sa *ikeSA) finishResponderAuthLocked(h wire.Header, ps, resp []wire.Payload, leaseID string) {
+	conn := sa.conn
 	sa.establishLocked()
 	sa.mgr.leaveHalfOpen(sa)
 	if findNotify(ps, wire.NotifyInitialContact) != nil {
@@ -382,11 +429,11 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 	}
 	sa.mgr.enforceUnique(sa)
 	if cp := payloadOf[*wire.CP](ps); cp != nil && cp.CfgType == wire.CfgRequest && len(connPools(conn)) > 0 {
-		reply, err := sa.cpReplyLocked(cp, peer.String())
+		reply, err := sa.cpReplyLocked(cp, leaseID)
 		if err != nil {
 			// RFC 7296 3.15.4: no address for this client; the others
 			// keep theirs.
-			sa.log.Warn("no virtual IP for the client", "remote_id", peer.String(), "err", err)
+			sa.log.Warn("no virtual IP for the client", "remote_id", leaseID, "err", err)
 			resp = append(resp, notify(wire.NotifyInternalAddressFailure))
 			sa.respondLocked(h.Exchange, h.MessageID, resp)
 			sa.enqueueLocked("delete IKE", func() {})
@@ -394,7 +441,7 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 			return
 		}
 		resp = append(resp, reply)
-		sa.log.Info("virtual IPs assigned", "remote_id", peer.String(), "vips", sa.vips)
+		sa.log.Info("virtual IPs assigned", "remote_id", leaseID, "vips", sa.vips)
 	}
 	if payloadOf[*wire.SA](ps) != nil {
 		childPs := sa.respondChildLocked(ps, sa.ni, sa.nr, nil, nil, false)

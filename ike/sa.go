@@ -102,6 +102,7 @@ type ikeSA struct {
 	dns     []netip.Addr
 	domains []string
 	leases  []leaseRef
+	eap     *eapState // EAP in IKE_AUTH (RFC 7296 2.16), while it runs
 
 	rekeyTimer, dpdTimer, keepaliveTimer *time.Timer
 	rekeyedTo                            *ikeSA // set when this SA was rekeyed into another
@@ -449,6 +450,8 @@ func (sa *ikeSA) destroyLocked(why string) {
 	}
 	sa.children = nil
 	sa.releaseLeasesLocked()
+	sa.eap.close()
+	sa.eap = nil
 	if sa.initiator && len(sa.vips) > 0 && sa.rekeyedTo == nil {
 		if f := sa.mgr.opts.OnVirtualIP; f != nil {
 			f(sa.vipEventLocked(false))

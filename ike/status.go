@@ -37,6 +37,12 @@ func (m *Manager) Status() ([]IKESAStatus, Counters) {
 		if sa.keys != nil {
 			st.Proposal = sa.suite.String()
 		}
+		for _, v := range sa.vips {
+			st.VIPs = append(st.VIPs, v.String())
+		}
+		if sa.eap != nil && sa.eap.server != nil {
+			st.EAPID = sa.eap.server.Identity()
+		}
 		if sa.state == stateEstablished {
 			t := sa.established
 			st.Established = &t

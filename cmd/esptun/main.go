@@ -2,6 +2,12 @@
 // static SAs from a swanctl-shaped TOML configuration.
 //
 // Exit codes: 0 ok, 1 configuration or usage error, 2 runtime failure.
+
+// EAP-TLS over TLS 1.2 derives the MSK with the TLS exporter (RFC 5216),
+// which Go refuses without the Extended Master Secret extension (RFC 7627)
+// unless told otherwise; strongSwan's TLS stack does not send it.
+//
+//go:debug tlsunsafeekm=1
 package main
 
 import (

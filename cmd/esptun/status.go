@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -53,6 +54,16 @@ func printStatus(w io.Writer, st *control.Status) {
 		}
 		fmt.Fprintf(w, "%s[%d]: %s, %s %s === %s %s (%s)\n", ike.Name, ike.UniqueID, ike.State,
 			ike.LocalAddr, ike.LocalID, ike.RemoteAddr, ike.RemoteID, role)
+		if len(ike.VIPs) > 0 || ike.EAPID != "" {
+			fmt.Fprintf(w, "  virtual IPs %s", strings.Join(ike.VIPs, ","))
+			if ike.EAPID != "" {
+				fmt.Fprintf(w, ", EAP identity %s", ike.EAPID)
+			}
+			if ike.Established != nil {
+				fmt.Fprintf(w, ", connected since %s", ike.Established.Format(time.RFC3339))
+			}
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintf(w, "  %s, SPIs %s_i %s_r", ike.Proposal, ike.SPIi, ike.SPIr)
 		if ike.RekeyIn != "" {
 			fmt.Fprintf(w, ", rekey in %s", ike.RekeyIn)
