@@ -489,3 +489,20 @@ func TestAddrArithmetic(t *testing.T) {
 		t.Errorf("coverPrefix = %s", got)
 	}
 }
+
+// BenchmarkParseUsers parses a users file of 10000 users, the load-time
+// cost of a large gateway.
+func BenchmarkParseUsers(b *testing.B) {
+	var sb strings.Builder
+	for i := range 10000 {
+		fmt.Fprintf(&sb, "user%05d@example.org: \"password number %d\"\n", i, i)
+	}
+	data := []byte(sb.String())
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if users, problems := parseUsers(data); len(users) != 10000 || problems != nil {
+			b.Fatalf("%d users, %v", len(users), problems)
+		}
+	}
+}
