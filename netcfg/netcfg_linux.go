@@ -24,10 +24,11 @@ import (
 // Apply acts on the network namespace of the calling OS thread; it starts
 // no goroutines there (the D-Bus connection to systemd-resolved is made on
 // any thread, which is harmless since the bus is reached through the file
-// system). It is "idempotent-ish": applying the same Config twice (with
-// different state files) leaves one working configuration, an address that
-// was already present is left alone, a rule that exists already is taken as
-// this package's (its priority and table say so) and removed by Undo.
+// system). Applying the same Config twice (with different state files)
+// leaves one working configuration: an address that was already present is
+// left alone, a route in c.Table is replaced, and a rule that exists already
+// is taken as this package's (its priority and table say so) and removed by
+// Undo, so undoing either Applied takes the whole configuration down.
 func Apply(c Config, log *slog.Logger) (*Applied, error) {
 	log = discardIfNil(log)
 	c, err := c.normalized(log)
