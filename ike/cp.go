@@ -105,6 +105,10 @@ func validDomain(d string) bool {
 // one address per requested family, the pools' DNS servers and domains.
 // The leases are recorded on sa and released when it goes.
 func (sa *ikeSA) cpReplyLocked(req *wire.CP, identity string) (*wire.CP, error) {
+	return sa.cpReplyLockedFor(req, identity, connPools(sa.conn))
+}
+
+func (sa *ikeSA) cpReplyLockedFor(req *wire.CP, identity string, pools []string) (*wire.CP, error) {
 	want4, want6 := false, false
 	for _, a := range req.Attributes {
 		switch a.Type {
@@ -117,7 +121,7 @@ func (sa *ikeSA) cpReplyLocked(req *wire.CP, identity string) (*wire.CP, error) 
 	reply := &wire.CP{CfgType: wire.CfgReply}
 	var dnsSeen = map[netip.Addr]bool{}
 	var domSeen = map[string]bool{}
-	for _, name := range connPools(sa.conn) {
+	for _, name := range pools {
 		p := sa.mgr.pool(name)
 		if p == nil {
 			continue

@@ -253,11 +253,8 @@ func (sa *ikeSA) armRetransmitLocked(r *request) {
 		if sa.pending != r || sa.state == stateDead {
 			return
 		}
-		tries := ikec.RetransmitTries
-		if tries <= 0 {
-			tries = 5
-		}
-		if r.tries >= tries {
+		// retransmit_tries = 0 means send once and never again.
+		if r.tries >= ikec.RetransmitTries {
 			sa.pending = nil
 			sa.log.Info("peer did not answer, giving up", "exchange", r.exchange.String(), "tries", r.tries+1)
 			if r.onTimeout != nil {
@@ -418,7 +415,12 @@ func (sa *ikeSA) updatePeerLocked(d datagram) {
 	if d.remote == sa.remote || !sa.natt || !(sa.natRemote || sa.natLocal) {
 		return
 	}
-	sa.log.Info("peer moved", "from", sa.remote, "to", d.remote)
+	if d.remote.Addr() == sa.remote.Addr() && sa.remote.Port() == sa.mgr.cfg.IKE.Port {
+		// The ordinary switch to the NAT-T port (RFC 7296 2.23).
+		sa.log.Debug("peer moved to the NAT-T port", "to", d.remote)
+	} else {
+		sa.log.Info("peer moved", "from", sa.remote, "to", d.remote)
+	}
 	sa.remote = d.remote
 	for _, c := range sa.children {
 		c.setPeer(sa.remote)
