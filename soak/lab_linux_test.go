@@ -230,7 +230,6 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 // the receivers' large socket buffers do.
 const tunQueueLen = 20000
 
-
 // startRelay runs the relay in R for IKE (500) and NAT-T (4500).
 func (l *lab) startRelay(t *testing.T) {
 	t.Helper()
@@ -462,7 +461,9 @@ func inboundSA(st *control.Status, spi string) (control.SA, bool) {
 	return control.SA{}, false
 }
 
-func trimHex(s string) string { return strings.TrimLeft(strings.TrimPrefix(strings.ToLower(s), "0x"), "0") }
+func trimHex(s string) string {
+	return strings.TrimLeft(strings.TrimPrefix(strings.ToLower(s), "0x"), "0")
+}
 
 // waitFor polls cond every 50ms until it holds or timeout passes.
 func waitFor(timeout time.Duration, cond func() bool) bool {
