@@ -559,7 +559,9 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 	sa.haveLastResp = true
 	m.mu.Lock()
 	if m.halfOpen[key] != nil || m.closed {
+		// A copy of this request got here first (RFC 7296 2.1).
 		m.mu.Unlock()
+		m.stats.dropped.Add(1)
 		return
 	}
 	m.halfOpen[key] = sa

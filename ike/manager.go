@@ -259,7 +259,7 @@ func (m *Manager) expireHalfOpen(now time.Time) {
 	var stale []*ikeSA
 	m.mu.Lock()
 	for _, sa := range m.halfOpen {
-		if now.Sub(sa.created) > timeout {
+		if !sa.leftHalfOpen && now.Sub(sa.created) > timeout {
 			stale = append(stale, sa)
 		}
 	}
@@ -295,21 +295,25 @@ func (m *Manager) unregister(sa *ikeSA) {
 	if sa.halfOpenKey != (halfOpenKey{}) {
 		if m.halfOpen[sa.halfOpenKey] == sa {
 			delete(m.halfOpen, sa.halfOpenKey)
-			m.halfOpenCount.Add(-1)
+			if !sa.leftHalfOpen {
+				m.halfOpenCount.Add(-1)
+			}
 		}
 		sa.halfOpenKey = halfOpenKey{}
 	}
 	m.mu.Unlock()
 }
 
-// leaveHalfOpen is called once the responder's IKE_AUTH completed.
+// leaveHalfOpen is called once the responder's IKE_AUTH completed. The SA
+// stops counting as half-open, but stays in m.halfOpen until it goes, so
+// that a late copy of the IKE_SA_INIT request finds it rather than making
+// a new half-open SA (RFC 7296 2.1).
 func (m *Manager) leaveHalfOpen(sa *ikeSA) {
 	m.mu.Lock()
-	if sa.halfOpenKey != (halfOpenKey{}) && m.halfOpen[sa.halfOpenKey] == sa {
-		delete(m.halfOpen, sa.halfOpenKey)
+	if sa.halfOpenKey != (halfOpenKey{}) && m.halfOpen[sa.halfOpenKey] == sa && !sa.leftHalfOpen {
+		sa.leftHalfOpen = true
 		m.halfOpenCount.Add(-1)
 	}
-	sa.halfOpenKey = halfOpenKey{}
 	m.mu.Unlock()
 }
 

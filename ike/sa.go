@@ -60,6 +60,8 @@ type ikeSA struct {
 	established time.Time
 	halfOpenKey halfOpenKey
 
+	leftHalfOpen bool // IKE_AUTH done; guarded by Manager.mu, as halfOpenKey is there
+
 	local, remote netip.AddrPort // remote moves with NAT-T (2.23)
 	natt          bool           // IKE on the NAT-T port with the non-ESP marker
 	natLocal      bool           // we are behind a NAT
