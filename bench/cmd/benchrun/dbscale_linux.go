@@ -1,0 +1,196 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esptun/esptun/crypto"
+	"github.com/esptun/esptun/esp"
+	"github.com/esptun/esptun/sad"
+	"github.com/esptun/esptun/spd"
+)
+
+// dbScale is the SPD and SAD with N Child SAs installed, as a gateway holds
+// them: N protect policies 10.0.0.0/16 <-> one /32 per client, an inbound
+// and an outbound AES-128-GCM SA per policy (with real cipher state and a
+// 1024-packet replay window on the inbound SA), plus a bypass and a
+// catch-all discard policy.
+type dbScale struct {
+	ChildSAs        int     `json:"child_sas"`
+	RSSKiB          int64   `json:"rss_kib"`            // whole process after installing
+	RSSDeltaKiB     int64   `json:"rss_delta_kib"`      // installed minus empty
+	BytesPerChildSA float64 `json:"bytes_per_child_sa"` // RSS delta / N (policy + 2 SAs)
+	HeapPerChildSA  float64 `json:"heap_per_child_sa"`  // live heap delta / N
+	SPDLookupNs     float64 `json:"spd_lookup_outbound_ns"`
+	SADInboundNs    float64 `json:"sad_inbound_ns"`
+	SADOutboundNs   float64 `json:"sad_outbound_ns"`
+	Allocs          int64   `json:"allocs_per_lookup"`
+}
+
+// runDBScale measures 10, 1 000 and 100 000 Child SAs, each size in a
+// fresh process so that RSS is its own.
+func runDBScale(e *env) ([]dbScale, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var out []dbScale
+	for _, n := range []int{10, 1000, 100000} {
+		logf("SPD/SAD with %d Child SAs", n)
+		o, err := runOut(e.root, self, "dbscale", "-n", fmt.Sprint(n))
+		if err != nil {
+			return out, err
+		}
+		var d dbScale
+		line := o[strings.LastIndex(strings.TrimRight(o, "\n"), "\n")+1:]
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			return out, fmt.Errorf("dbscale %d: %v: %s", n, err, o)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func dbscaleMain(args []string) int {
+	fs := flag.NewFlagSet("dbscale", flag.ExitOnError)
+	n := fs.Int("n", 1000, "Child SAs")
+	fs.Parse(args)
+	d, err := dbscaleRun(*n)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dbscale:", err)
+		return 1
+	}
+	b, _ := json.Marshal(d)
+	fmt.Println(string(b))
+	return 0
+}
+
+func settledMem() (rss int64, heap uint64) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss, _ = rssKiB(os.Getpid())
+	return rss, ms.HeapAlloc
+}
+
+func clientAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(64 + i>>16), byte(i >> 8), byte(i)})
+}
+
+func dbscaleRun(n int) (dbScale, error) {
+	d := dbScale{ChildSAs: n}
+	suite, err := crypto.LookupESP("aes128gcm16")
+	if err != nil {
+		return d, err
+	}
+	rss0, heap0 := settledMem()
+
+	var pdb spd.DB
+	sdb := sad.New(nil)
+	local := []spd.Selector{{Prefix: netip.MustParsePrefix("10.0.0.0/16"), PortHigh: 0xffff}}
+	pols := []*spd.Policy{
+		{ID: 1, Name: "bypass-lan", Priority: 10, Action: spd.Bypass, Local: local, Remote: local},
+		{ID: 2, Name: "discard", Priority: spd.AutoPriorityMax + 1, Action: spd.Discard,
+			Local:  []spd.Selector{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), PortHigh: 0xffff}},
+			Remote: []spd.Selector{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), PortHigh: 0xffff}}},
+	}
+	key := make([]byte, suite.KeyLen())
+	now := time.Now()
+	for i := range n {
+		id := uint32(i + 3)
+		remote := []spd.Selector{{Prefix: netip.PrefixFrom(clientAddr(i), 32), PortHigh: 0xffff}}
+		p := &spd.Policy{ID: id, Name: "bench/net", Action: spd.Protect, Local: local, Remote: remote}
+		p.Priority = spd.AutoPriority(p)
+		pols = append(pols, p)
+		for dir := range 2 {
+			rand.Read(key)
+			c, err := crypto.NewESPCipher(suite, key)
+			if err != nil {
+				return d, err
+			}
+			sa := &sad.SA{Name: "bench/net", PolicyID: id, Cipher: c, Local: local, Remote: remote, Encap: true, Created: now}
+			if dir == 0 {
+				sa.Dir, sa.SPI = sad.Inbound, 0xc0000000+uint32(i)
+				sa.Replay = esp.NewReplayWindow(1024)
+			} else {
+				sa.Dir, sa.SPI = sad.Outbound, 0x80000000+uint32(i)
+				sa.SetPeer(netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 4500))
+			}
+			if err := sdb.Add(sa); err != nil {
+				return d, err
+			}
+		}
+	}
+	if err := pdb.Replace(pols); err != nil {
+		return d, err
+	}
+	rss1, heap1 := settledMem()
+	d.RSSKiB, d.RSSDeltaKiB = rss1, rss1-rss0
+	d.BytesPerChildSA = float64(d.RSSDeltaKiB*1024) / float64(n)
+	d.HeapPerChildSA = float64(int64(heap1)-int64(heap0)) / float64(n)
+
+	// 4096 flows to clients spread over all N, in an order that defeats
+	// the CPU's prefetcher; the same count for every N.
+	const k = 4096
+	flows := make([]spd.Packet, k)
+	spis := make([]uint32, k)
+	ids := make([]uint32, k)
+	for i := range flows {
+		c := (i * 7919) % n
+		flows[i] = spd.Packet{Src: netip.AddrFrom4([4]byte{10, 0, 3, 4}), Dst: clientAddr(c), Proto: 6, SrcPort: 443, DstPort: uint16(40000 + i)}
+		spis[i] = 0xc0000000 + uint32(c)
+		ids[i] = uint32(c + 3)
+		if p := pdb.LookupOutbound(&flows[i]); p == nil || p.ID != ids[i] {
+			return d, fmt.Errorf("flow %d: wrong policy %v", i, p)
+		}
+		if sdb.Inbound(spis[i]) == nil || sdb.Outbound(ids[i]) == nil {
+			return d, fmt.Errorf("flow %d: SA missing", i)
+		}
+	}
+	nsop := func(r testing.BenchmarkResult) float64 { return float64(r.T.Nanoseconds()) / float64(r.N) }
+	// best is the median (by time per op) of three testing.Benchmark runs.
+	best := func(f func(b *testing.B)) testing.BenchmarkResult {
+		rs := []testing.BenchmarkResult{testing.Benchmark(f), testing.Benchmark(f), testing.Benchmark(f)}
+		sort.Slice(rs, func(i, j int) bool { return nsop(rs[i]) < nsop(rs[j]) })
+		return rs[1]
+	}
+	r := best(func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			pdb.LookupOutbound(&flows[i&(k-1)])
+			i++
+		}
+	})
+	d.SPDLookupNs, d.Allocs = nsop(r), r.AllocsPerOp()
+	r = best(func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			sdb.Inbound(spis[i&(k-1)])
+			i++
+		}
+	})
+	d.SADInboundNs, d.Allocs = nsop(r), d.Allocs+r.AllocsPerOp()
+	r = best(func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			sdb.Outbound(ids[i&(k-1)])
+			i++
+		}
+	})
+	d.SADOutboundNs, d.Allocs = nsop(r), d.Allocs+r.AllocsPerOp()
+	runtime.KeepAlive(sdb)
+	return d, nil
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// tunnelScale is N IKE SAs, each with one Child SA, between two esptun
+// daemons in one namespace: the initiator has N connections, each from its
+// own loopback address 127.1.X.Y with its own /32 inner selector; the
+// responder has one connection for %any on 127.0.0.1.
+type tunnelScale struct {
+	Tunnels          int     `json:"tunnels"`
+	Established      int     `json:"established"`
+	ChildSAs         int     `json:"child_sas"`
+	SetupSeconds     float64 `json:"setup_seconds"`
+	SetupsPerSecond  float64 `json:"setups_per_second"`
+	RespCPUmsPerSA   float64 `json:"responder_cpu_ms_per_sa"`
+	RespRSSIdleKiB   int64   `json:"responder_rss_idle_kib"`
+	RespRSSKiB       int64   `json:"responder_rss_kib"`
+	RespBytesPerPair float64 `json:"responder_bytes_per_pair"`
+	InitRSSKiB       int64   `json:"initiator_rss_kib"`
+	InitBytesPerPair float64 `json:"initiator_bytes_per_pair"` // (RSS - the responder's idle RSS) / N
+}
+
+func scaleLocal(i int) string { return fmt.Sprintf("127.1.%d.%d", (i+1)>>8, (i+1)&255) }
+func scaleInner(i int) string { return fmt.Sprintf("10.200.%d.%d/32", (i+1)>>8, (i+1)&255) }
+
+func scaleResponderConf(sock string) string {
+	return fmt.Sprintf(`[daemon]
+control_socket = %q
+log_level = "warn"
+
+[tun]
+name = "ebscr"
+mtu = %d
+install_routes = false
+
+[ike]
+listen = ["127.0.0.1"]
+retransmit_timeout = "2s"
+
+[connections.scale]
+remote_addrs = ["%%any"]
+local_addrs = ["127.0.0.1"]
+proposals = ["aes128gcm16-prfsha256-x25519"]
+encap = true
+
+[connections.scale.local]
+auth = "psk"
+id = "r.scale"
+
+[connections.scale.remote]
+auth = "psk"
+
+[connections.scale.children.net]
+local_ts = ["10.100.0.0/16"]
+remote_ts = ["10.200.0.0/16"]
+esp_proposals = ["aes128gcm16"]
+
+[secrets.ike-scale]
+secret = %q
+`, sock, tunnelMTU, benchPSK)
+}
+
+func scaleInitiatorConf(sock string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"warn\"\n\n", sock)
+	fmt.Fprintf(&b, "[tun]\nname = \"ebsci\"\nmtu = %d\ninstall_routes = false\n\n", tunnelMTU)
+	// Every address (the connections' 127.1.X.Y), on ports of its own.
+	fmt.Fprintf(&b, "[ike]\nport = 1500\nnatt_port = 5500\nretransmit_timeout = \"2s\"\n\n")
+	for i := range n {
+		c := fmt.Sprintf("connections.c%05d", i)
+		fmt.Fprintf(&b, "[%s]\nremote_addrs = [\"127.0.0.1\"]\nlocal_addrs = [%q]\nproposals = [\"aes128gcm16-prfsha256-x25519\"]\nencap = true\n", c, scaleLocal(i))
+		fmt.Fprintf(&b, "[%s.local]\nauth = \"psk\"\nid = \"i.scale\"\n[%s.remote]\nauth = \"psk\"\nid = \"r.scale\"\n", c, c)
+		fmt.Fprintf(&b, "[%s.children.net]\nlocal_ts = [%q]\nremote_ts = [\"10.100.0.0/16\"]\nesp_proposals = [\"aes128gcm16\"]\nstart_action = \"start\"\n\n", c, scaleInner(i))
+	}
+	fmt.Fprintf(&b, "[secrets.ike-scale]\nsecret = %q\n", benchPSK)
+	return b.String()
+}
+
+func runTunnelScale(e *env, n int) (tunnelScale, error) {
+	t := tunnelScale{Tunnels: n}
+	logf("%d esptun-to-esptun tunnels", n)
+	ns, err := e.newNS(fmt.Sprintf("scale%d", n))
+	if err != nil {
+		return t, err
+	}
+	rsock := filepath.Join(e.work, fmt.Sprintf("scale%d-r.sock", n))
+	isock := filepath.Join(e.work, fmt.Sprintf("scale%d-i.sock", n))
+	resp, err := e.startEsptun(fmt.Sprintf("scale%d-r", n), ns, scaleResponderConf(rsock))
+	if err != nil {
+		return t, err
+	}
+	defer resp.stop()
+	if err := waitFor(15*time.Second, func() error { _, _, err := e.esptunEstablished(rsock); return err }); err != nil {
+		return t, err
+	}
+	time.Sleep(time.Second)
+	t.RespRSSIdleKiB, _ = rssKiB(resp.pid())
+	c0 := cpuSeconds([]int{resp.pid()})
+	t0 := time.Now()
+	init, err := e.startEsptun(fmt.Sprintf("scale%d-i", n), ns, scaleInitiatorConf(isock, n))
+	if err != nil {
+		return t, err
+	}
+	defer init.stop()
+	timeout := max(60*time.Second, time.Duration(n)*30*time.Millisecond)
+	last := -1
+	stuckSince := time.Now()
+	err = waitEvery(timeout, time.Second, func() error {
+		if !init.alive() || !resp.alive() {
+			return fmt.Errorf("a daemon exited:\n%s\n%s", init.tail(10), resp.tail(10))
+		}
+		ike, child, err := e.esptunEstablished(rsock)
+		if err != nil {
+			return err
+		}
+		t.Established, t.ChildSAs = ike, child
+		if ike >= n && child >= n {
+			t.SetupSeconds = time.Since(t0).Seconds()
+			return nil
+		}
+		if ike != last {
+			last, stuckSince = ike, time.Now()
+		} else if time.Since(stuckSince) > 30*time.Second {
+			return fmt.Errorf("stuck at %d of %d IKE SAs (%d Child SAs) for 30s", ike, n, child)
+		}
+		return fmt.Errorf("%d of %d IKE SAs, %d Child SAs after %v", ike, n, child, time.Since(t0).Round(time.Second))
+	})
+	c1 := cpuSeconds([]int{resp.pid()})
+	if err != nil {
+		return t, err
+	}
+	t.SetupsPerSecond = float64(n) / t.SetupSeconds
+	t.RespCPUmsPerSA = (c1 - c0) * 1000 / float64(n)
+	time.Sleep(3 * time.Second) // let the setup's garbage be collected
+	t.RespRSSKiB, _ = rssKiB(resp.pid())
+	t.InitRSSKiB, _ = rssKiB(init.pid())
+	t.RespBytesPerPair = float64((t.RespRSSKiB-t.RespRSSIdleKiB)*1024) / float64(n)
+	t.InitBytesPerPair = float64((t.InitRSSKiB-t.RespRSSIdleKiB)*1024) / float64(n)
+	logf("%d tunnels: %.1fs to set up (%.0f/s), responder %.2f CPU ms/SA, RSS responder %d KiB (idle %d) = %.0f B/pair, initiator %d KiB = %.0f B/pair",
+		n, t.SetupSeconds, t.SetupsPerSecond, t.RespCPUmsPerSA, t.RespRSSKiB, t.RespRSSIdleKiB, t.RespBytesPerPair, t.InitRSSKiB, t.InitBytesPerPair)
+	return t, nil
+}
