@@ -265,7 +265,8 @@ func (l *lab) setMasquerade(t *testing.T, ports string) {
 table ip soaknat {
 	chain post {
 		type nat hook postrouting priority srcnat; policy accept;
-		oifname "rb" ip saddr 10.77.1.0/24 masquerade to :%s
+		oifname "rb" ip saddr 10.77.1.0/24 meta l4proto udp masquerade to :%s
+		oifname "rb" ip saddr 10.77.1.0/24 masquerade
 	}
 }
 `, ports)
