@@ -7,6 +7,7 @@
 #   make interop esptun against strongSwan (charon with kernel-libipsec) in
 #                network namespaces, both roles, the whole proposal/auth
 #                matrix (root; installs Debian's strongSwan packages)
+#   make soak    the hostile-conditions suite, full variants (root)
 #   make demo    two gateways in network namespaces (root)
 #   make bench   throughput through the tunnel vs the bare veth, and ESP
 #                seal/open vs the raw AEAD (root); writes bench/results.json
@@ -19,7 +20,7 @@ TIMEOUT   ?= 20m
 FUZZTIME  ?= 10s
 FUZZ_PKGS ?= ./esp ./config ./ike/wire ./ike ./spd ./crypto
 
-.PHONY: all build test vet unit fuzz interop demo bench clean
+.PHONY: all build test vet unit fuzz interop demo bench clean soak
 
 all: build
 
@@ -76,6 +77,20 @@ interop:
 	grep -E '^(ok|FAIL|PASS|panic:)|^ *--- (FAIL|SKIP)' bin/interop.log || true; \
 	sed -n '/^=== interop matrix ===/,$$p' bin/interop.log; \
 	if [ $$rc -ne 0 ]; then echo "--- interop failed (exit $$rc); whole log:"; cat bin/interop.log; fi; \
+	exit $$rc
+
+# The hostile-conditions suite (soak/, docs/robustness.md) in its full
+# variants: IKE loss and jitter, ESP reordering, rekeys under a 20 000/s
+# stream, a killed peer, sequence exhaustion, an ESP flood, NAT rebinding.
+# Root, /dev/net/tun, iproute2 and nft; make test runs the short variants.
+# The whole log goes to bin/soak.log; the console gets the results table.
+soak:
+	@mkdir -p bin
+	@set -o pipefail; rc=0; \
+	ESPTUN_SOAK=full $(GO) test -count=1 -v -timeout 60m ./soak/ >bin/soak.log 2>&1 || rc=$$?; \
+	grep -E '^(ok|FAIL|PASS|panic:)|^ *--- (FAIL|SKIP)' bin/soak.log || true; \
+	sed -n '/^=== soak results/,/^[^|]/p' bin/soak.log; \
+	if [ $$rc -ne 0 ]; then echo "--- soak failed (exit $$rc); whole log:"; cat bin/soak.log; fi; \
 	exit $$rc
 
 demo: build
