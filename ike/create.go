@@ -322,7 +322,14 @@ func (sa *ikeSA) handleIKERekeyResponseLocked(rk *ikeRekey, ps []wire.Payload) e
 	rk.nonceLow = lowest(rk.ni, nr.Data)
 	// RFC 7296 2.8.2: on a collision, the new IKE SA with the lowest nonce
 	// is deleted by its initiator.
-	if other := sa.peerIKERekey; other != nil && other.state == stateEstablished {
+	other := sa.peerIKERekey
+	otherUp := false
+	if other != nil {
+		other.mu.Lock() // the same order as moveToLocked: old SA, then new
+		otherUp = other.state == stateEstablished
+		other.mu.Unlock()
+	}
+	if otherUp {
 		if bytes.Compare(rk.nonceLow, sa.peerIKERekeyNonce) < 0 {
 			sa.log.Info("IKE rekey collision: ours has the lowest nonce, deleting it")
 			n.mu.Lock()
