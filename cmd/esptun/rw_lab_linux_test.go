@@ -1,0 +1,469 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/esptun/esptun/internal/netns"
+)
+
+// The road-warrior lab: one esptun gateway and any number of esptun
+// clients, each client in a network namespace of its own, all joined by a
+// bridge in the gateway's namespace:
+//
+//	client i: rw0 10.77.1.i/16 ──┐
+//	                             br0 10.77.0.1/16  gateway (moon.example, certificate)
+//	client j: rw0 10.77.1.j/16 ──┘                 [esptun0 10.78.0.1: the office]
+//
+// The gateway authenticates itself with an ECDSA certificate and its
+// clients with EAP-MSCHAPv2 (users from a users file), and hands out
+// virtual IPs, a DNS server and a split-DNS domain from one pool. Clients
+// ask for a virtual IP (vips = ["0.0.0.0"]) and route the office network
+// (10.78.0.0/16) into their TUN device.
+//
+// Namespaces are named esptunrw-PID-N...; each client namespace gets an
+// /etc/netns/NAME/resolv.conf before its daemon starts, so that ip netns
+// exec bind-mounts it over /etc/resolv.conf and the DNS a client applies
+// never reaches the host's file. Everything is removed when the test ends.
+const (
+	rwConn     = "rw"
+	rwChild    = "net"
+	rwGwID     = ikeIDA // the leaf writeIKECerts makes as a-cert.pem
+	rwOffice   = "10.78.0.0/16"
+	rwDNS      = "10.78.0.53"
+	rwDomain   = "corp.example"
+	rwNSPrefix = "esptunrw-"
+	// rwOrigResolv is what every client namespace's resolv.conf holds
+	// before and after its client runs.
+	rwOrigResolv = "# esptun road-warrior test: the namespace's own resolv.conf\nnameserver 192.0.2.53\nsearch lab.invalid\n"
+)
+
+var (
+	rwGwAddr     = netip.MustParseAddr("10.77.0.1")
+	rwOfficeHost = netip.MustParseAddr("10.78.0.1")
+)
+
+// rwLabConfig chooses what differs between road-warrior labs.
+type rwLabConfig struct {
+	Pool            string // the pool's addrs; default 10.3.0.0/24
+	HalfOpenTimeout string // the gateway's [ike] half_open_timeout; default esptun's
+	Users           int    // EAP users in the gateway's users file: u1..uN
+}
+
+type rwLab struct {
+	t      *testing.T
+	cfg    rwLabConfig
+	dir    string
+	prefix string
+	gw     *gateway
+	users  map[string]string // user -> password
+
+	mu      sync.Mutex
+	clients []*rwClient
+	seq     int
+}
+
+// rwClient is one esptun road-warrior client in its own namespace.
+type rwClient struct {
+	*gateway
+	user, password string
+	outer          netip.Addr
+	resolv         string // /etc/netns/NS/resolv.conf
+	past           string // output of the daemon's earlier runs
+}
+
+var rwLabSeq atomic.Int32
+
+// removeStaleRWNamespaces deletes namespaces (and their /etc/netns
+// directories) of this lab's own pattern that a test binary which died
+// outright left behind: their PID no longer exists.
+func removeStaleRWNamespaces() {
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(rwNSPrefix) + `(\d+)-`)
+	for _, dir := range []string{"/run/netns", "/etc/netns"} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			m := re.FindStringSubmatch(e.Name())
+			if m == nil {
+				continue
+			}
+			pid, _ := strconv.Atoi(m[1])
+			if pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+				continue
+			}
+			if dir == "/run/netns" {
+				exec.Command("ip", "netns", "delete", e.Name()).Run()
+			} else {
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+}
+
+// newRWLab makes the gateway's namespace and bridge, its certificate, users
+// file and configuration, and starts it. Clients are added with addClient.
+func newRWLab(t *testing.T, cfg rwLabConfig) *rwLab {
+	t.Helper()
+	skipUnlessNetwork(t)
+	removeStaleRWNamespaces()
+	if cfg.Pool == "" {
+		cfg.Pool = "10.3.0.0/24"
+	}
+	dir, err := os.MkdirTemp("", rwNSPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	l := &rwLab{t: t, cfg: cfg, dir: dir, users: map[string]string{},
+		prefix: fmt.Sprintf("%s%d-%d", rwNSPrefix, os.Getpid(), rwLabSeq.Add(1))}
+	writeIKECerts(t, dir, "ecdsa")
+
+	var users strings.Builder
+	users.WriteString("# EAP users of the road-warrior lab\n")
+	for i := 1; i <= cfg.Users; i++ {
+		u := fmt.Sprintf("u%d", i)
+		// Distinctive and random, so that a search of the logs for it
+		// cannot match anything else.
+		pw := fmt.Sprintf("pw-%x", randomKey(t, 12))
+		l.users[u] = pw
+		fmt.Fprintf(&users, "%s: %s\n", u, pw)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.txt"), []byte(users.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ns := l.newNS(t, "gw")
+	l.gw = &gateway{name: "gw", ns: ns, inner4: rwOfficeHost, veth: "br0"}
+	l.gw.mustRun(t, "ip", "link", "add", "br0", "type", "bridge")
+	l.gw.mustRun(t, "ip", "link", "set", "br0", "up")
+	l.gw.mustRun(t, "ip", "addr", "add", rwGwAddr.String()+"/16", "dev", "br0")
+	l.gw.conf = filepath.Join(dir, "gw.toml")
+	l.gw.sock = filepath.Join(dir, "gw.sock")
+	l.writeConf(t, l.gw.conf, l.gwConfig())
+	if os.Getenv("ESPTUN_E2E_LOGS") != "" {
+		t.Cleanup(func() { t.Logf("gateway: esptun up output:\n%s", l.gw.out.String()) })
+	}
+	l.gw.start(t)
+	l.gw.waitReady(t)
+	return l
+}
+
+// newNS makes a namespace of the lab, deleted (with its /etc/netns
+// directory) when the test ends.
+func (l *rwLab) newNS(t *testing.T, suffix string) *netns.NS {
+	t.Helper()
+	name := l.prefix + suffix
+	ns, err := netns.New(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ns.Delete(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		os.RemoveAll(filepath.Join("/etc/netns", name))
+	})
+	return ns
+}
+
+func (l *rwLab) writeConf(t *testing.T, path, conf string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runCLI(t, 10*time.Second, "check", "-c", path); code != 0 {
+		t.Fatalf("esptun check -c %s: exit %d\n%s\nconfig:\n%s", path, code, out, conf)
+	}
+}
+
+func (l *rwLab) gwConfig() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"debug\"\n\n", l.gw.sock)
+	fmt.Fprintf(&b, "[tun]\nname = %q\naddresses = [\"%s/32\"]\n\n", tunDev, rwOfficeHost)
+	fmt.Fprintf(&b, "[ike]\nlisten = [%q]\nretransmit_timeout = \"1s\"\nretransmit_tries = 3\n", rwGwAddr)
+	if l.cfg.HalfOpenTimeout != "" {
+		fmt.Fprintf(&b, "half_open_timeout = %q\n", l.cfg.HalfOpenTimeout)
+	}
+	fmt.Fprintf(&b, "\n[connections.%s]\nremote_addrs = [\"%%any\"]\nlocal_addrs = [%q]\n", rwConn, rwGwAddr)
+	fmt.Fprintf(&b, "proposals = [\"aes128gcm16-prfsha256-x25519\"]\npools = [\"office\"]\n")
+	fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"pubkey\"\nid = %q\ncerts = [\"a-cert.pem\"]\n", rwConn, rwGwID)
+	fmt.Fprintf(&b, "\n[connections.%s.remote]\nauth = \"eap-mschapv2\"\neap_id = \"%%any\"\n", rwConn)
+	fmt.Fprintf(&b, "\n[connections.%s.children.%s]\nlocal_ts = [%q]\nesp_proposals = [\"aes128gcm16\"]\n", rwConn, rwChild, rwOffice)
+	fmt.Fprintf(&b, "\n[pools.office]\naddrs = %q\ndns = [%q]\ndomains = [%q]\n", l.cfg.Pool, rwDNS, rwDomain)
+	fmt.Fprintf(&b, "\n[secrets.private-gw]\nfile = \"a-key.pem\"\n")
+	fmt.Fprintf(&b, "\n[secrets.eap-users]\nusers_file = \"users.txt\"\n")
+	return b.String()
+}
+
+// rwClientOpts chooses what differs between clients.
+type rwClientOpts struct {
+	User     string // EAP user; its password from the users file
+	Password string // overrides the user's password (a wrong one)
+	NoStart  bool   // only write the configuration and prepare the namespace
+}
+
+// addClient makes a client namespace joined to the gateway's bridge, with
+// its own resolv.conf, writes the client's configuration and, unless
+// NoStart, starts it. It does not wait for the IKE SA.
+func (l *rwLab) addClient(t *testing.T, o rwClientOpts) *rwClient {
+	t.Helper()
+	l.mu.Lock()
+	l.seq++
+	i := l.seq
+	l.mu.Unlock()
+	if i > 250 {
+		t.Fatalf("road-warrior lab: more than 250 clients")
+	}
+	pw := l.users[o.User]
+	if o.Password != "" {
+		pw = o.Password
+	}
+	name := fmt.Sprintf("c%d", i)
+	ns := l.newNS(t, name)
+	c := &rwClient{gateway: &gateway{name: name, ns: ns, veth: "rw0"}, user: o.User, password: pw,
+		outer: netip.AddrFrom4([4]byte{10, 77, 1, byte(i)})}
+	if err := netns.Veth(ns, "rw0", l.gw.ns, "rwc"+strconv.Itoa(i)); err != nil {
+		t.Fatal(err)
+	}
+	l.gw.mustRun(t, "ip", "link", "set", "rwc"+strconv.Itoa(i), "master", "br0")
+	c.mustRun(t, "ip", "addr", "add", c.outer.String()+"/16", "dev", "rw0")
+	etc := filepath.Join("/etc/netns", ns.Name)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.resolv = filepath.Join(etc, "resolv.conf")
+	if err := os.WriteFile(c.resolv, []byte(rwOrigResolv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A directory per client: the daemon keeps its host configuration
+	// state next to its control socket, named after the TUN device and
+	// the connection, which are the same for every client.
+	cdir := filepath.Join(l.dir, name)
+	if err := os.Mkdir(cdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.pem"} {
+		if err := os.Link(filepath.Join(l.dir, f), filepath.Join(cdir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.conf = filepath.Join(cdir, "esptun.toml")
+	c.sock = filepath.Join(cdir, "esptun.sock")
+	l.writeConf(t, c.conf, c.config())
+	l.mu.Lock()
+	l.clients = append(l.clients, c)
+	l.mu.Unlock()
+	if !o.NoStart {
+		c.start(t)
+		c.waitReady(t)
+	}
+	return c
+}
+
+func (c *rwClient) config() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"debug\"\n\n", c.sock)
+	fmt.Fprintf(&b, "[tun]\nname = %q\n\n", tunDev)
+	fmt.Fprintf(&b, "[ike]\nlisten = [%q]\nretransmit_timeout = \"1s\"\nretransmit_tries = 2\n", c.outer)
+	fmt.Fprintf(&b, "\n[connections.%s]\nremote_addrs = [%q]\nlocal_addrs = [%q]\nvips = [\"0.0.0.0\"]\nencap = true\n", rwConn, rwGwAddr, c.outer)
+	fmt.Fprintf(&b, "proposals = [\"aes128gcm16-prfsha256-x25519\"]\n")
+	fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"eap-mschapv2\"\nid = %q\neap_id = %q\n", rwConn, c.user, c.user)
+	fmt.Fprintf(&b, "\n[connections.%s.remote]\nauth = \"pubkey\"\nid = %q\ncacerts = [\"ca.pem\"]\n", rwConn, rwGwID)
+	fmt.Fprintf(&b, "\n[connections.%s.children.%s]\nremote_ts = [%q]\nesp_proposals = [\"aes128gcm16\"]\nstart_action = \"start\"\n", rwConn, rwChild, rwOffice)
+	fmt.Fprintf(&b, "\n[secrets.eap-%s]\nid = %q\nsecret = %q\n", c.user, c.user, c.password)
+	return b.String()
+}
+
+// rwStatus is the part of esptun status --json the road-warrior tests read.
+type rwStatus struct {
+	IKESAs []rwIKESA `json:"ike_sas"`
+	IKE    *struct {
+		Received    uint64 `json:"received"`
+		Dropped     uint64 `json:"dropped"`
+		Invalid     uint64 `json:"invalid"`
+		AuthFailed  uint64 `json:"auth_failed"`
+		CookiesSent uint64 `json:"cookies_sent"`
+		InboxFull   uint64 `json:"inbox_full"`
+		HalfOpen    int64  `json:"half_open"`
+	} `json:"ike"`
+	SAs []SAStatus `json:"sas"`
+}
+
+type rwIKESA struct {
+	Name        string          `json:"name"`
+	State       string          `json:"state"`
+	RemoteAddr  string          `json:"remote_addr"`
+	RemoteID    string          `json:"remote_id"`
+	Established *time.Time      `json:"established"`
+	VIPs        []string        `json:"vips"`
+	EAPID       string          `json:"eap_id"`
+	Children    []childSAStatus `json:"children"`
+}
+
+// rwStatusOK reads g's status; ok is false when the daemon does not answer.
+func (g *gateway) rwStatusOK(t *testing.T) (*rwStatus, bool) {
+	t.Helper()
+	out, code := runCLI(t, 20*time.Second, "status", "--json", "-s", g.sock)
+	if code != 0 {
+		return nil, false
+	}
+	var st rwStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%s: esptun status --json: %v\n%s", g.name, err, out)
+	}
+	return &st, true
+}
+
+func (g *gateway) rwStatus(t *testing.T) *rwStatus {
+	t.Helper()
+	st, ok := g.rwStatusOK(t)
+	if !ok {
+		t.Fatalf("%s: esptun status --json does not answer; output:\n%s", g.name, g.out.String())
+	}
+	return st
+}
+
+// established returns the client's IKE SA once it is ESTABLISHED with a
+// virtual IP and a Child SA.
+func (c *rwClient) established(t *testing.T) (rwIKESA, bool) {
+	st, ok := c.rwStatusOK(t)
+	if !ok {
+		return rwIKESA{}, false
+	}
+	for _, sa := range st.IKESAs {
+		if sa.State == "ESTABLISHED" && len(sa.VIPs) > 0 && len(sa.Children) > 0 {
+			return sa, true
+		}
+	}
+	return rwIKESA{}, false
+}
+
+// waitVIP waits until the client is up and its virtual IP is on its TUN
+// device, and returns the address.
+func (c *rwClient) waitVIP(t *testing.T, timeout time.Duration) netip.Addr {
+	t.Helper()
+	var vip netip.Addr
+	if !waitFor(timeout, func() bool {
+		sa, ok := c.established(t)
+		if !ok {
+			return false
+		}
+		a, err := netip.ParseAddr(sa.VIPs[0])
+		if err != nil {
+			t.Fatalf("%s: virtual IP %q: %v", c.name, sa.VIPs[0], err)
+		}
+		vip = a
+		return c.tunHas(a)
+	}) {
+		t.Fatalf("%s (%s): no established IKE SA with a virtual IP on %s within %v; log tail:\n%s",
+			c.name, c.user, tunDev, timeout, tailLines(c.out.String(), 30))
+	}
+	return vip
+}
+
+// tunHas reports whether a is an address of the client's TUN device.
+func (c *rwClient) tunHas(a netip.Addr) bool {
+	out, err := c.ns.Run("ip", "-o", "addr", "show", "dev", tunDev)
+	return err == nil && strings.Contains(out, " "+a.String()+"/")
+}
+
+// routeDev returns the device the client's kernel routes dst through.
+func (c *rwClient) routeDev(t *testing.T, dst netip.Addr) string {
+	t.Helper()
+	out, err := c.ns.Run("ip", "-o", "route", "get", dst.String())
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	f := strings.Fields(out)
+	for i := range f {
+		if f[i] == "dev" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+func (c *rwClient) resolvConf(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(c.resolv)
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	return string(b)
+}
+
+// restart starts the client's daemon again after stop.
+func (c *rwClient) restart(t *testing.T) {
+	t.Helper()
+	c.past += c.out.String()
+	c.start(t)
+	c.waitReady(t)
+}
+
+// stop sends SIGTERM and waits for exit 0.
+func (c *rwClient) stop(t *testing.T) {
+	t.Helper()
+	if !c.running() {
+		t.Fatalf("%s: esptun exited already (%v)", c.name, c.err)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+		if c.err != nil {
+			t.Errorf("%s: esptun up after SIGTERM: %v, want exit 0", c.name, c.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s: esptun up did not exit within 15s of SIGTERM", c.name)
+	}
+}
+
+// checkSecretsNotLogged fails t if any password of the lab (the users
+// file's and any wrong one a client used) appears in any daemon's output.
+func (l *rwLab) checkSecretsNotLogged(t *testing.T) {
+	t.Helper()
+	secrets := map[string]bool{}
+	for _, pw := range l.users {
+		secrets[pw] = true
+	}
+	l.mu.Lock()
+	clients := append([]*rwClient(nil), l.clients...)
+	l.mu.Unlock()
+	logs := map[string]string{"gateway": l.gw.out.String()}
+	for _, c := range clients {
+		secrets[c.password] = true
+		if c.out != nil {
+			logs[c.name] = c.past + c.out.String()
+		}
+	}
+	searched := 0
+	for name, log := range logs {
+		searched += len(log)
+		for s := range secrets {
+			if strings.Contains(log, s) {
+				t.Errorf("%s: the debug log shows an EAP password", name)
+			}
+		}
+	}
+	t.Logf("searched %d bytes of debug logs of %d daemons for %d passwords: none found", searched, len(logs), len(secrets))
+}
+
+func tailLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
