@@ -298,8 +298,16 @@ func (sa *ikeSA) receive(d datagram, h wire.Header) {
 		if response && sa.initiator && sa.state == stateInitSent && sa.pending != nil && h.MessageID == 0 {
 			sa.handleInitResponseLocked(d, h)
 		} else if !response && !sa.initiator && h.MessageID == 0 && sa.haveLastResp && sa.state == stateInitDone {
-			// A retransmitted IKE_SA_INIT request (RFC 7296 2.1).
-			sa.transmit(sa.lastResp)
+			// A retransmitted IKE_SA_INIT request (RFC 7296 2.1): the
+			// cached response goes back the way the request came. The SA
+			// has moved to the NAT-T port already when a NAT was
+			// detected (RFC 7296 2.23); the initiator only moves once it
+			// has this response.
+			for _, p := range sa.lastResp {
+				if err := sa.mgr.tx.SendIKE(p, d.local, d.remote, d.natt); err != nil {
+					sa.log.Debug("send failed", "err", err)
+				}
+			}
 		} else {
 			sa.mgr.stats.dropped.Add(1)
 		}
