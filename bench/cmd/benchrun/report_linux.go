@@ -68,12 +68,15 @@ func renderTable(r *results) string {
 	}
 
 	if len(r.Tunnels) > 0 {
-		fmt.Fprintf(&b, "esptun to esptun, N IKE SAs with one Child SA each, over 127.1.X.Y\n")
-		fmt.Fprintf(&b, "%8s %10s %10s %14s %16s %16s\n", "tunnels", "setup s", "setups/s", "resp CPU ms/SA", "resp RSS B/pair", "init RSS B/pair")
+		fmt.Fprintf(&b, "esptun to esptun over loopback, N IKE SAs with one Child SA each (heap MB: responder's live heap at its last GC)\n")
+		fmt.Fprintf(&b, "%8s %10s %10s %14s %16s %16s %10s\n", "tunnels", "setup s", "setups/s", "resp CPU ms/SA", "resp RSS B/pair", "init RSS B/pair", "heap MB")
 		for _, t := range r.Tunnels {
-			fmt.Fprintf(&b, "%8d %10.1f %10.0f %14.3f %16.0f %16.0f\n", t.Tunnels, t.SetupSeconds, t.SetupsPerSecond, t.RespCPUmsPerSA, t.RespBytesPerPair, t.InitBytesPerPair)
+			fmt.Fprintf(&b, "%8d %10.1f %10.0f %14.3f %16.0f %16.0f %10.0f\n", t.Tunnels, t.SetupSeconds, t.SetupsPerSecond, t.RespCPUmsPerSA, t.RespBytesPerPair, t.InitBytesPerPair, t.RespLiveHeapMB)
+			if t.Note != "" {
+				fmt.Fprintf(&b, "         only %d of %d came up (%s); figures are per established pair\n", t.Established, t.Tunnels, t.Note)
+			}
 		}
-		if len(r.Tunnels) >= 2 {
+		if len(r.Tunnels) >= 2 && r.Tunnels[0].Note == "" && r.Tunnels[len(r.Tunnels)-1].Note == "" {
 			a, z := r.Tunnels[0], r.Tunnels[len(r.Tunnels)-1]
 			slope := float64((z.RespRSSKiB-a.RespRSSKiB)*1024) / float64(z.Tunnels-a.Tunnels)
 			fmt.Fprintf(&b, "responder RSS slope %d -> %d tunnels: %.0f B per IKE+Child SA pair\n", a.Tunnels, z.Tunnels, slope)
@@ -181,7 +184,7 @@ func targets(r *results) string {
 		t := r.Tunnels[n-1]
 		per := t.RespBytesPerPair
 		detail := fmt.Sprintf("%.0f B per pair at %d tunnels (responder)", per, t.Tunnels)
-		if n >= 2 {
+		if n >= 2 && t.Note == "" && r.Tunnels[0].Note == "" {
 			a := r.Tunnels[0]
 			per = float64((t.RespRSSKiB-a.RespRSSKiB)*1024) / float64(t.Tunnels-a.Tunnels)
 			detail += fmt.Sprintf("; slope %d->%d: %.0f B", a.Tunnels, t.Tunnels, per)

@@ -135,6 +135,12 @@ func esptunConf(sock, local, remote, inner, localNet, remoteNet, ike, esp string
 }
 
 func (e *env) startEsptun(name string, n netns, conf string) (*proc, error) {
+	return e.startEsptunEnv(name, n, conf, nil)
+}
+
+// startEsptunEnv writes conf, checks it with esptun check and runs esptun
+// up in n with extra environment variables.
+func (e *env) startEsptunEnv(name string, n netns, conf string, extraEnv []string) (*proc, error) {
 	path := filepath.Join(e.work, name+".toml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -142,7 +148,11 @@ func (e *env) startEsptun(name string, n netns, conf string) (*proc, error) {
 	if out, err := exec.Command(e.esptun, "check", "-c", path).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("esptun check -c %s: %v: %s", path, err, out)
 	}
-	return e.start(name, n.command(bgCtx, e.esptun, "up", "-c", path))
+	cmd := n.command(bgCtx, e.esptun, "up", "-c", path)
+	if extraEnv != nil {
+		cmd.Env = append(os.Environ(), extraEnv...)
+	}
+	return e.start(name, cmd)
 }
 
 func (e *env) setupEsptun(key, label, ike, esp string) (*path, error) {
