@@ -352,16 +352,24 @@ func (m *Manager) RekeyChild(ctx context.Context, name string) error {
 // RekeyIKE rekeys the IKE SAs of a connection and waits for the rekeys.
 func (m *Manager) RekeyIKE(ctx context.Context, name string) error {
 	var waits []chan error
+	busy := 0
 	for _, sa := range m.snapshot() {
 		sa.mu.Lock()
 		if sa.name() == name && sa.state == stateEstablished && sa.rekeyedTo == nil {
 			done := make(chan error, 1)
 			waits = append(waits, done)
 			sa.enqueueLocked("rekey IKE", func() { sa.sendIKERekeyLocked(done) })
+		} else if sa.name() == name && sa.rekeyedTo != nil {
+			// The peer's rekey replaced it while we looked (its
+			// successor may not be in our snapshot): it is rekeyed.
+			busy++
 		}
 		sa.mu.Unlock()
 	}
 	if len(waits) == 0 {
+		if busy > 0 {
+			return nil
+		}
 		return fmt.Errorf("no IKE SA named %q to rekey", name)
 	}
 	return waitAll(ctx, waits)
