@@ -480,15 +480,32 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-// oneChild reports whether st has exactly one IKE SA, ESTABLISHED, with
-// exactly one Child SA.
-func oneChild(st *control.Status) bool {
-	return len(st.IKESAs) == 1 && st.IKESAs[0].State == "ESTABLISHED" && len(st.IKESAs[0].Children) == 1
+// current returns st's one ESTABLISHED IKE SA with exactly one Child SA.
+// ok is false if there is none, more than one, or another IKE SA in a
+// state other than DELETING (one being deleted after a rekey may linger
+// until its DELETE is answered or given up).
+func current(st *control.Status) (control.IKESA, bool) {
+	var cur []control.IKESA
+	for _, sa := range st.IKESAs {
+		switch sa.State {
+		case "ESTABLISHED":
+			cur = append(cur, sa)
+		case "DELETING":
+		default:
+			return control.IKESA{}, false
+		}
+	}
+	if len(cur) != 1 || len(cur[0].Children) != 1 {
+		return control.IKESA{}, false
+	}
+	return cur[0], true
 }
 
-// settled is oneChild with exactly the Child SA's two ESP SAs in the SAD.
+// settled reports whether st holds nothing but one ESTABLISHED IKE SA
+// with one Child SA and that Child SA's two ESP SAs.
 func settled(st *control.Status) bool {
-	return oneChild(st) && len(st.SAs) == 2
+	_, ok := current(st)
+	return ok && len(st.IKESAs) == 1 && len(st.SAs) == 2
 }
 
 // paired checks that a and b are the two ends of one IKE SA and one Child
@@ -502,16 +519,24 @@ func paired(a, b control.IKESA) bool {
 }
 
 // established waits until both gateways hold one established IKE SA with
-// one Child SA, paired across the two sides (settle: and no other ESP SA),
-// and returns A's and B's.
+// one Child SA, paired across the two sides (settle: and nothing else, no
+// IKE SA being deleted and no other ESP SA), and returns A's and B's.
 func (l *lab) established(t *testing.T, timeout time.Duration, settle bool) (control.IKESA, control.IKESA) {
 	t.Helper()
-	var sa, sb *control.Status
+	var (
+		sa, sb   *control.Status
+		cur, cub control.IKESA
+	)
 	ok := waitFor(timeout, func() bool {
 		var oka, okb bool
 		sa, oka = l.a.statusOK()
 		sb, okb = l.b.statusOK()
-		if !oka || !okb || !oneChild(sa) || !oneChild(sb) || !paired(sa.IKESAs[0], sb.IKESAs[0]) {
+		if !oka || !okb {
+			return false
+		}
+		cur, oka = current(sa)
+		cub, okb = current(sb)
+		if !oka || !okb || !paired(cur, cub) {
 			return false
 		}
 		return !settle || (settled(sa) && settled(sb))
@@ -520,7 +545,7 @@ func (l *lab) established(t *testing.T, timeout time.Duration, settle bool) (con
 		l.dumpStatus(t, sa, sb)
 		t.Fatalf("no single established IKE SA with one Child SA, paired on both sides, within %v", timeout)
 	}
-	return sa.IKESAs[0], sb.IKESAs[0]
+	return cur, cub
 }
 
 func (l *lab) dumpStatus(t *testing.T, sa, sb *control.Status) {
