@@ -149,6 +149,11 @@ func TestRekeyUnderLoad(t *testing.T) {
 		nIKE    int
 	)
 	start := time.Now()
+	type span struct {
+		op         string
+		start, end time.Duration // since the stream started
+	}
+	var spans []span
 	for i, op := range ops {
 		opStart := time.Now()
 		var errs []error
@@ -178,6 +183,7 @@ func TestRekeyUnderLoad(t *testing.T) {
 		// the replaced inbound SAs may linger a moment.
 		l.established(t, 15*time.Second, false)
 		slowest = max(slowest, time.Since(opStart))
+		spans = append(spans, span{fmt.Sprintf("op %d %v", i, op), opStart.Sub(stream.started), time.Since(stream.started)})
 	}
 	rekeying := time.Since(start)
 	stopTCP.Store(true)
@@ -195,7 +201,19 @@ func TestRekeyUnderLoad(t *testing.T) {
 		t.Errorf("rekey failed: %s", f)
 	}
 	if res.lost() != 0 {
-		t.Errorf("UDP stream lost %d of %d datagrams across %d rekeys (first %v)", res.lost(), res.sent, len(ops), res.missing)
+		// Which rekeys were under way when the first lost datagrams were
+		// sent (the sender keeps to its rate within a millisecond).
+		var near []string
+		for _, seq := range res.missing {
+			at := time.Duration(float64(seq) / float64(rate) * float64(time.Second))
+			for _, sp := range spans {
+				if at >= sp.start-100*time.Millisecond && at <= sp.end+100*time.Millisecond {
+					near = append(near, fmt.Sprintf("seq %d at %v: %s (%v-%v)", seq, at.Round(time.Millisecond), sp.op, sp.start.Round(time.Millisecond), sp.end.Round(time.Millisecond)))
+				}
+			}
+		}
+		t.Errorf("UDP stream lost %d of %d datagrams across %d rekeys (first %v); rekeys around them: %s",
+			res.lost(), res.sent, len(ops), res.missing, strings.Join(near, "; "))
 	}
 	if tcpErr != nil {
 		t.Errorf("TCP transfer across the rekeys: %v", tcpErr)
