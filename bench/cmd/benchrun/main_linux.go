@@ -318,9 +318,9 @@ func measurePath(p *path, o options, udpGuess float64) (pathSample, error) {
 		s.CPUSecPerGB = (t1.cpu + t4.cpu) / ((t1.bytes + t4.bytes) / 1e9)
 	}
 	if udpGuess == 0 {
-		udpGuess = t1.gbps * 1000 * 0.4
+		udpGuess = t1.gbps * 1000 * 0.5
 	}
-	s.UDPMbps, s.UDPProbes, err = p.udpMax(udpGuess, o.udpSeconds, 5)
+	s.UDPMbps, s.UDPProbes, err = p.udpMax(udpGuess, o.udpSeconds, 6)
 	return s, err
 }
 
