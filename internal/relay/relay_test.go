@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
@@ -232,13 +233,16 @@ func TestImpairments(t *testing.T) {
 			if len(got) != n || c.Delayed != n {
 				t.Fatalf("received %d, delayed %d; want %d", len(got), c.Delayed, n)
 			}
-			lo, hi := time.Hour, time.Duration(0)
+			var ds []time.Duration
 			for _, g := range got {
-				d := g.at.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(g.payload[4:]))))
-				lo, hi = min(lo, d), max(hi, d)
+				ds = append(ds, g.at.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(g.payload[4:])))))
 			}
-			if lo < 20*time.Millisecond || hi > 150*time.Millisecond || hi-lo < 10*time.Millisecond {
-				t.Errorf("one-way delays from %v to %v, want from 20ms to 50ms (plus scheduling)", lo, hi)
+			slices.Sort(ds)
+			// Percentiles, so that a busy machine's scheduling delays
+			// on a few datagrams do not count; nothing arrives early.
+			lo, p10, p50, p90 := ds[0], ds[len(ds)/10], ds[len(ds)/2], ds[len(ds)*9/10]
+			if lo < 20*time.Millisecond || p50 > 60*time.Millisecond || p90-p10 < 10*time.Millisecond {
+				t.Errorf("one-way delays: min %v, 10th percentile %v, median %v, 90th %v; want at least 20ms, a median near 35ms and a spread of the 30ms jitter", lo, p10, p50, p90)
 			}
 		}},
 	}
