@@ -147,7 +147,10 @@ func newRWLab(t *testing.T, cfg rwLabConfig) *rwLab {
 
 	ns := l.newNS(t, "gw")
 	l.gw = &gateway{name: "gw", ns: ns, inner4: rwOfficeHost, veth: "br0"}
-	l.gw.mustRun(t, "ip", "link", "add", "br0", "type", "bridge")
+	// A fixed MAC address: a bridge without one takes the lowest of its
+	// ports', so it would change as clients join, and the clients' ARP
+	// entries for the gateway would go stale.
+	l.gw.mustRun(t, "ip", "link", "add", "br0", "address", "02:00:0a:4d:00:01", "type", "bridge")
 	l.gw.mustRun(t, "ip", "link", "set", "br0", "up")
 	l.gw.mustRun(t, "ip", "addr", "add", rwGwAddr.String()+"/16", "dev", "br0")
 	l.gw.conf = filepath.Join(dir, "gw.toml")
