@@ -358,7 +358,11 @@ func (sa *ikeSA) handleIKERekeyResponseLocked(rk *ikeRekey, ps []wire.Payload) e
 			alive := other.state == stateEstablished
 			other.mu.Unlock()
 			if alive {
-				other.terminate(context.Background(), "redundant after rekey collision, the peer did not delete it")
+				// The peer has most likely forgotten it: do not wait the
+				// whole retransmission schedule for an answer.
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				defer cancel()
+				other.terminate(ctx, "redundant after rekey collision, the peer did not delete it")
 			}
 		})
 	}
