@@ -154,7 +154,11 @@ func startCharon(t *testing.T, e *endpoint) *charon {
 		}
 	}
 	conf := filepath.Join(e.dir, "strongswan.conf")
-	if err := os.WriteFile(conf, []byte(strongswanConf(e.dir)), 0o600); err != nil {
+	text := strongswanConf(e.dir)
+	if e.charonConf != nil {
+		text = e.charonConf(e.dir)
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		fatalf(t, "%v", err)
 	}
 	out, err := os.Create(filepath.Join(e.dir, "charon.out"))

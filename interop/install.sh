@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the esptun interoperability suite needs from Debian's
 # packages: strongSwan's charon with its kernel-libipsec plugin (userspace ESP
-# over a TUN device), swanctl, pki and openssl for certificates, iproute2 for
-# namespaces and veth pairs, iperf3 and tcpdump for manual digging.
+# over a TUN device) and its EAP plugins (eap-identity, eap-tls from
+# libcharon-extra-plugins, eap-mschapv2 from libcharon-extauth-plugins, MD4
+# from gcrypt in libstrongswan-extra-plugins), swanctl, pki and openssl for
+# certificates, iproute2 for namespaces and veth pairs, iperf3 and tcpdump for
+# manual digging.
 #
 # Non-interactive and idempotent: when everything is there already it changes
 # nothing and asks no registry. The suite runs its own charon instances inside
@@ -21,6 +24,7 @@ packages=(
 	strongswan-swanctl
 	strongswan-pki
 	libcharon-extra-plugins
+	libcharon-extauth-plugins
 	libstrongswan-standard-plugins
 	libstrongswan-extra-plugins
 	openssl
@@ -77,4 +81,10 @@ if ! ls /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so >/dev/null 2>&1;
 	echo "interop/install.sh: the kernel-libipsec plugin is missing (libcharon-extra-plugins)" >&2
 	exit 1
 fi
+for p in eap-identity eap-mschapv2 eap-tls gcrypt; do
+	if ! ls "/usr/lib/ipsec/plugins/libstrongswan-$p.so" >/dev/null 2>&1; then
+		echo "interop/install.sh: strongSwan's $p plugin is missing" >&2
+		exit 1
+	fi
+done
 echo "interop/install.sh: strongSwan $(dpkg-query -W -f='${Version}' strongswan-charon), $(openssl version | cut -d" " -f1-2)"

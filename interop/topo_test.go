@@ -23,6 +23,9 @@ type endpoint struct {
 	innerNet netip.Prefix
 	id       string
 	dir      string // per-host files: configs, logs, sockets
+	// charonConf, if set, renders startCharon's strongswan.conf instead
+	// of strongswanConf (other plugins, other settings).
+	charonConf func(dir string) string
 }
 
 // lab is two hosts joined by a veth pair:
