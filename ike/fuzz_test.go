@@ -133,12 +133,15 @@ func newFuzzResponder(t testing.TB, c *capturedExchange) *fuzzResponder {
 // feed hands pkt to the Manager and processes it at once.
 func (f *fuzzResponder) feed(pkt []byte) {
 	f.m.HandleDatagram(pkt, f.remote, f.local, false)
-	for {
-		select {
-		case d := <-f.m.inbox:
-			f.m.process(d)
-		default:
-			return
+	for _, inbox := range f.m.inbox {
+	drain:
+		for {
+			select {
+			case d := <-inbox:
+				f.m.process(d)
+			default:
+				break drain
+			}
 		}
 	}
 }

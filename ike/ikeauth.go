@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -422,27 +421,28 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 // client for its address lease.
 func (sa *ikeSA) finishResponderAuthLocked(h wire.Header, ps, resp []wire.Payload, leaseID string) {
 	conn := sa.conn
+	if cp := payloadOf[*wire.CP](ps); cp != nil && cp.CfgType == wire.CfgRequest && len(connPools(conn)) > 0 {
+		reply, err := sa.cpReplyLocked(cp, leaseID)
+		if err != nil {
+			// RFC 7296 3.15.4: no address for this client, which cannot
+			// work without one; the others keep theirs. Both ends drop
+			// the IKE SA without further messages.
+			sa.log.Warn("no virtual IP for the client", "remote_id", leaseID, "err", err)
+			resp = append(resp, notify(wire.NotifyInternalAddressFailure))
+			sa.respondLocked(h.Exchange, h.MessageID, resp)
+			sa.failReason = "INTERNAL_ADDRESS_FAILURE"
+			sa.destroyLocked("no virtual IP for the client")
+			return
+		}
+		resp = append(resp, reply)
+		sa.log.Info("virtual IPs assigned", "remote_id", leaseID, "vips", sa.vips)
+	}
 	sa.establishLocked()
 	sa.mgr.leaveHalfOpen(sa)
 	if findNotify(ps, wire.NotifyInitialContact) != nil {
 		sa.mgr.initialContact(sa)
 	}
 	sa.mgr.enforceUnique(sa)
-	if cp := payloadOf[*wire.CP](ps); cp != nil && cp.CfgType == wire.CfgRequest && len(connPools(conn)) > 0 {
-		reply, err := sa.cpReplyLocked(cp, leaseID)
-		if err != nil {
-			// RFC 7296 3.15.4: no address for this client; the others
-			// keep theirs.
-			sa.log.Warn("no virtual IP for the client", "remote_id", leaseID, "err", err)
-			resp = append(resp, notify(wire.NotifyInternalAddressFailure))
-			sa.respondLocked(h.Exchange, h.MessageID, resp)
-			sa.enqueueLocked("delete IKE", func() {})
-			go sa.terminate(context.Background(), "no virtual IP for the client")
-			return
-		}
-		resp = append(resp, reply)
-		sa.log.Info("virtual IPs assigned", "remote_id", leaseID, "vips", sa.vips)
-	}
 	if payloadOf[*wire.SA](ps) != nil {
 		childPs := sa.respondChildLocked(ps, sa.ni, sa.nr, nil, nil, false)
 		resp = append(resp, childPs...)

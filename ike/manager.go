@@ -49,7 +49,7 @@ type Manager struct {
 	sad   *sad.DB
 	creds *credentials
 
-	inbox   chan datagram
+	inbox   []chan datagram // one per worker; an IKE SA's datagrams always go to the same one
 	closing chan struct{}
 	wg      sync.WaitGroup
 
@@ -120,11 +120,14 @@ func New(o Options) (*Manager, error) {
 		spd:      o.SPD,
 		sad:      o.SAD,
 		creds:    creds,
-		inbox:    make(chan datagram, 1024),
+		inbox:    make([]chan datagram, o.Workers),
 		closing:  make(chan struct{}),
 		sas:      make(map[uint64]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
 		traps:    make(map[uint32]*trap),
+	}
+	for i := range m.inbox {
+		m.inbox[i] = make(chan datagram, 1024)
 	}
 	m.nextPolicyID.Store(1 << 20) // manual policies use small IDs
 	m.pools = map[string]*addrPool{}
@@ -140,9 +143,9 @@ func New(o Options) (*Manager, error) {
 // Start begins processing and brings up every child whose start_action is
 // start, and installs trap policies for those with trap.
 func (m *Manager) Start() {
-	for i := 0; i < m.opts.Workers; i++ {
+	for _, inbox := range m.inbox {
 		m.wg.Add(1)
-		go m.routineWorker()
+		go m.routineWorker(inbox)
 	}
 	m.wg.Add(1)
 	go m.routineHousekeeping()
@@ -174,7 +177,7 @@ func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt 
 	}
 	d := datagram{pkt: append([]byte(nil), pkt...), remote: remote, local: local, natt: natt}
 	select {
-	case m.inbox <- d:
+	case m.inbox[m.worker(pkt)] <- d:
 	default:
 		m.stats.inboxFull.Add(1)
 	}
@@ -184,16 +187,30 @@ func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt 
 // than this come in fragments (RFC 7383).
 const maxMessage = 64 * 1024
 
-func (m *Manager) routineWorker() {
+func (m *Manager) routineWorker(inbox chan datagram) {
 	defer m.wg.Done()
 	for {
 		select {
-		case d := <-m.inbox:
+		case d := <-inbox:
 			m.process(d)
 		case <-m.closing:
 			return
 		}
 	}
+}
+
+// worker picks the inbox of a datagram by the SPI we chose for its IKE SA
+// (SPIi of an IKE_SA_INIT request), so that one IKE SA's messages are handled
+// in the order they arrived while different IKE SAs spread over the workers.
+func (m *Manager) worker(pkt []byte) int {
+	spiI := binary.BigEndian.Uint64(pkt[0:8])
+	spiR := binary.BigEndian.Uint64(pkt[8:16])
+	flags := wire.Flags(pkt[19])
+	spi := spiI
+	if flags&wire.FlagInitiator != 0 && spiR != 0 {
+		spi = spiR
+	}
+	return int((spi * 0x9e3779b97f4a7c15) >> 32 % uint64(len(m.inbox)))
 }
 
 // process dispatches one datagram to its IKE SA, or to the IKE_SA_INIT
