@@ -472,7 +472,7 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 	if encap {
 		peer = netip.AddrPortFrom(sa.remote.Addr(), sa.remote.Port())
 		if !sa.natt {
-			peer = netip.AddrPortFrom(sa.remote.Addr(), m.cfg.IKE.NATTPort)
+			peer = netip.AddrPortFrom(sa.remote.Addr(), peerNATTPort(sa.remote.Port(), m.cfg.IKE))
 		}
 	}
 	window := c.cfg.ReplayWindow

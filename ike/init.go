@@ -342,7 +342,7 @@ func (sa *ikeSA) handleInitResponseLocked(d datagram, h wire.Header) {
 		// RFC 7296 2.23: move to the NAT-T port from IKE_AUTH on.
 		sa.natt = true
 		sa.local = netip.AddrPortFrom(sa.local.Addr(), sa.mgr.cfg.IKE.NATTPort)
-		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), sa.mgr.cfg.IKE.NATTPort)
+		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), peerNATTPort(sa.remote.Port(), sa.mgr.cfg.IKE))
 	}
 	certReq := payloadsOf[*wire.CertReq](ps)
 	sa.sendAuthLocked(certReq)
@@ -574,7 +574,7 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 		sa.natt = true
 		sa.local = netip.AddrPortFrom(sa.local.Addr(), m.cfg.IKE.NATTPort)
 		if !sa.natRemote {
-			sa.remote = netip.AddrPortFrom(sa.remote.Addr(), m.cfg.IKE.NATTPort)
+			sa.remote = netip.AddrPortFrom(sa.remote.Addr(), peerNATTPort(sa.remote.Port(), m.cfg.IKE))
 		}
 	}
 	m.tx.SendIKE(pkt, d.local, d.remote, d.natt)
@@ -619,3 +619,18 @@ func matchesAddrs(list []config.PeerAddr, addr netip.Addr) bool {
 var errNoAuth = errors.New("authentication failed")
 
 var _ = time.Second
+
+// peerNATTPort is where the peer receives IKE and ESP once NAT-T is in use:
+// 4500 when it talks IKE on 500 (RFC 7296 2.23, RFC 3948), whatever our
+// own natt_port is; a peer on the same custom IKE port as ours is taken to
+// mirror our natt_port; any other port is kept, as strongSwan does for a
+// custom remote_port.
+func peerNATTPort(ikePort uint16, c config.IKE) uint16 {
+	switch ikePort {
+	case 500:
+		return 4500
+	case c.Port:
+		return c.NATTPort
+	}
+	return ikePort
+}
