@@ -9,8 +9,11 @@
 #                matrix (root; installs Debian's strongSwan packages)
 #   make soak    the hostile-conditions suite, full variants (root)
 #   make demo    two gateways in network namespaces (root)
-#   make bench   throughput through the tunnel vs the bare veth, and ESP
-#                seal/open vs the raw AEAD (root); writes bench/results.json
+#   make bench   esptun side by side with wireguard-go and strongSwan's
+#                libipsec: throughput, latency, CPU per GB, IKE setups, scale
+#                and microbenchmarks (root); writes bench/results.json
+#   make soak    the full hostile-conditions suite (root); a short version
+#                runs in make test
 #   make clean
 
 SHELL     := bash
