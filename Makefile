@@ -3,17 +3,16 @@
 #   make build   bin/esptun
 #   make test    go vet, all tests (the end-to-end ones need root and
 #                /dev/net/tun, and skip with a message otherwise), then a
-#                short run of every fuzz target of the esp and config packages
+#                short run of every fuzz target (FUZZ_PKGS)
 #   make interop esptun against strongSwan (charon with kernel-libipsec) in
 #                network namespaces, both roles, the whole proposal/auth
 #                matrix (root; installs Debian's strongSwan packages)
-#   make soak    the hostile-conditions suite, full variants (root)
+#   make soak    the hostile-conditions suite, full variants (root); the
+#                short variants run in make test
 #   make demo    two gateways in network namespaces (root)
 #   make bench   esptun side by side with wireguard-go and strongSwan's
 #                libipsec: throughput, latency, CPU per GB, IKE setups, scale
 #                and microbenchmarks (root); writes bench/results.json
-#   make soak    the full hostile-conditions suite (root); a short version
-#                runs in make test
 #   make clean
 
 SHELL     := bash
