@@ -393,12 +393,13 @@ func waitAll(ctx context.Context, waits []chan error) error {
 // hasOtherSA reports whether another IKE SA of conn exists (for
 // INITIAL_CONTACT, RFC 7296 2.4).
 func (m *Manager) hasOtherSA(self *ikeSA, conn *config.Connection) bool {
-	for _, sa := range m.snapshot() {
-		if sa != self && sa.conn == conn {
-			return true
-		}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.initiated[conn]
+	if self.counted && self.conn == conn {
+		n--
 	}
-	return false
+	return n > 0
 }
 
 // initialContact removes older IKE SAs with the same peer identity: the

@@ -56,8 +56,11 @@ type Manager struct {
 	mu       sync.Mutex        // guards the tables below
 	sas      map[uint64]*ikeSA // by local SPI
 	halfOpen map[halfOpenKey]*ikeSA
-	traps    map[uint32]*trap // by trap policy ID
-	closed   bool
+	// initiated counts the IKE SAs we initiated per connection, for
+	// INITIAL_CONTACT without a scan of every SA.
+	initiated map[*config.Connection]int
+	traps     map[uint32]*trap // by trap policy ID
+	closed    bool
 
 	children sync.Map // *sad.SA -> *childSA, for lifetime events
 
@@ -113,18 +116,19 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		opts:     o,
-		cfg:      o.Config,
-		log:      o.Logger,
-		tx:       o.Transport,
-		spd:      o.SPD,
-		sad:      o.SAD,
-		creds:    creds,
-		inbox:    make([]chan datagram, o.Workers),
-		closing:  make(chan struct{}),
-		sas:      make(map[uint64]*ikeSA),
-		halfOpen: make(map[halfOpenKey]*ikeSA),
-		traps:    make(map[uint32]*trap),
+		opts:      o,
+		cfg:       o.Config,
+		log:       o.Logger,
+		tx:        o.Transport,
+		spd:       o.SPD,
+		sad:       o.SAD,
+		creds:     creds,
+		inbox:     make([]chan datagram, o.Workers),
+		closing:   make(chan struct{}),
+		sas:       make(map[uint64]*ikeSA),
+		halfOpen:  make(map[halfOpenKey]*ikeSA),
+		initiated: make(map[*config.Connection]int),
+		traps:     make(map[uint32]*trap),
 	}
 	for i := range m.inbox {
 		m.inbox[i] = make(chan datagram, 1024)
@@ -301,6 +305,10 @@ func (m *Manager) register(sa *ikeSA) error {
 		return errors.New("ike: SPI collision")
 	}
 	m.sas[sa.localSPI()] = sa
+	if sa.initiator && sa.conn != nil {
+		m.initiated[sa.conn]++
+		sa.counted = true
+	}
 	return nil
 }
 
@@ -308,6 +316,12 @@ func (m *Manager) unregister(sa *ikeSA) {
 	m.mu.Lock()
 	if m.sas[sa.localSPI()] == sa {
 		delete(m.sas, sa.localSPI())
+	}
+	if sa.counted {
+		sa.counted = false
+		if m.initiated[sa.conn]--; m.initiated[sa.conn] <= 0 {
+			delete(m.initiated, sa.conn)
+		}
 	}
 	if sa.halfOpenKey != (halfOpenKey{}) {
 		if m.halfOpen[sa.halfOpenKey] == sa {
