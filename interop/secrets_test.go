@@ -30,8 +30,9 @@ const secretsNSPrefix = "esptunfl-"
 var secretsSeq int
 
 // TestSecretsNotLogged runs esptun at log_level "debug" against a
-// strongSwan that logs its keys (ike and chd at level 4), once with a PSK
-// and once as an EAP-MSCHAPv2 road warrior, and searches esptun's whole
+// strongSwan that logs its keys (ike and chd at level 4), once with a PSK,
+// once as an EAP-MSCHAPv2 road warrior and once as the EAP-MSCHAPv2
+// gateway of a strongSwan road warrior, and searches esptun's whole
 // log for every secret: the PSK, the EAP password and its NT hash, and
 // every key charon derived for the IKE SA and the Child SAs (SKEYSEED,
 // SK_d, SK_ai/ar, SK_ei/er, SK_pi/pr, the Diffie-Hellman shared secret,
@@ -43,9 +44,13 @@ func TestSecretsNotLogged(t *testing.T) {
 		cell(t)
 		secretsPSKCell(t)
 	})
-	t.Run("eap-mschapv2", func(t *testing.T) {
+	t.Run("eap-mschapv2/esptun-client", func(t *testing.T) {
 		cell(t)
-		secretsEAPCell(t)
+		secretsEAPClientCell(t)
+	})
+	t.Run("eap-mschapv2/esptun-gateway", func(t *testing.T) {
+		cell(t)
+		secretsEAPGatewayCell(t)
 	})
 }
 
@@ -120,10 +125,11 @@ func secretsPSKCell(t *testing.T) {
 	checkNoSecrets(t, es.log(), cs.log(), []namedSecret{{"the PSK", []byte(spec.psk)}})
 }
 
-// secretsEAPCell: esptun, an EAP-MSCHAPv2 road warrior, connects to a
-// strongSwan gateway and pings the office.
-func secretsEAPCell(t *testing.T) {
-	requireEsptunIKE(t)
+// newSecretsRWLab makes a remote-access lab of two hosts: gw (moon,
+// 10.77.0.1, the office 10.78.2.0/24) and client (sun, 10.77.0.2, with a
+// resolv.conf of its own namespace).
+func newSecretsRWLab(t *testing.T) *rwLab {
+	t.Helper()
 	secretsSeq++
 	l := &rwLab{
 		gw:       newSecretsNS(t, "moon", "g"),
@@ -132,7 +138,7 @@ func secretsEAPCell(t *testing.T) {
 	}
 	l.gw.outer, l.gw.inner, l.gw.innerNet, l.gw.id = netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("10.78.2.1"), rwOffice, rwGwID
 	l.client.outer, l.client.id = netip.MustParseAddr("10.77.0.2"), rwTLSID
-	// The client applies the pool's DNS server: give its namespace a
+	// A client applies the pool's DNS server: give its namespace a
 	// resolv.conf of its own (ip netns exec bind-mounts it).
 	etc := filepath.Join("/etc/netns", l.client.ns.Name)
 	if err := os.MkdirAll(etc, 0o755); err != nil {
@@ -151,15 +157,37 @@ func secretsEAPCell(t *testing.T) {
 	if _, err := l.client.ns.Run("ip", "addr", "add", "10.77.0.2/24", "dev", "ix0"); err != nil {
 		fatalf(t, "%v", err)
 	}
-	l.gw.innerOnLoopback(t)
-	// startRWCharon with the key-logging levels.
-	l.gw.charonConf = keyLogConf(rwCharonConf)
-	gw := startCharon(t, l.gw)
+	return l
+}
+
+// startKeyLogRWCharon is startRWCharon with charon's key-logging levels.
+func startKeyLogRWCharon(t *testing.T, e *endpoint) *charon {
+	t.Helper()
+	e.charonConf = keyLogConf(rwCharonConf)
+	c := startCharon(t, e)
 	p := pkiFor(t, authECDSA)
-	sw := filepath.Join(l.gw.dir, "swanctl")
-	copyFile(t, p.cert(l.gw.label), filepath.Join(sw, "x509", l.gw.label+".pem"))
-	copyFile(t, p.key(l.gw.label), filepath.Join(sw, "private", l.gw.label+".key"))
+	sw := filepath.Join(e.dir, "swanctl")
+	copyFile(t, p.cert(e.label), filepath.Join(sw, "x509", e.label+".pem"))
+	copyFile(t, p.key(e.label), filepath.Join(sw, "private", e.label+".key"))
 	copyFile(t, p.caCert(), filepath.Join(sw, "x509ca", "ca.pem"))
+	return c
+}
+
+// eapSecrets are the EAP-MSCHAPv2 secrets of l.
+func eapSecrets(l *rwLab) []namedSecret {
+	return []namedSecret{
+		{"the EAP password", []byte(l.password)},
+		{"the EAP password's NT hash", ntHash(l.password)},
+	}
+}
+
+// secretsEAPClientCell: esptun, an EAP-MSCHAPv2 road warrior, connects to
+// a strongSwan gateway and pings the office.
+func secretsEAPClientCell(t *testing.T) {
+	requireEsptunIKE(t)
+	l := newSecretsRWLab(t)
+	l.gw.innerOnLoopback(t)
+	gw := startKeyLogRWCharon(t, l.gw)
 	gw.loadConf(t, l.swanctlGateway(rwGatewaySpec{auth: "eap-mschapv2", localTS: rwOffice.String()}))
 	es := startEsptunConf(t, l.client, func(sock string) string {
 		return l.esptunClient(rwClientSpec{auth: "eap-mschapv2", remoteTS: rwOffice.String()}, sock)
@@ -169,10 +197,29 @@ func secretsEAPCell(t *testing.T) {
 	if err := es.terminate(15 * time.Second); err != nil {
 		errorf(t, "esptun up after SIGTERM: %v", err)
 	}
-	checkNoSecrets(t, es.log(), gw.log(), []namedSecret{
-		{"the EAP password", []byte(l.password)},
-		{"the EAP password's NT hash", ntHash(l.password)},
+	checkNoSecrets(t, es.log(), gw.log(), eapSecrets(l))
+}
+
+// secretsEAPGatewayCell: a strongSwan road warrior authenticates with
+// EAP-MSCHAPv2 to an esptun gateway, which holds the password, and pings
+// the office.
+func secretsEAPGatewayCell(t *testing.T) {
+	requireEsptunIKE(t)
+	l := newSecretsRWLab(t)
+	gw := startEsptunConf(t, l.gw, func(sock string) string {
+		return l.esptunGateway(rwGatewaySpec{auth: "eap-mschapv2", localTS: rwOffice.String()}, sock)
 	})
+	c := startKeyLogRWCharon(t, l.client)
+	c.loadConf(t, l.swanctlClient(rwClientSpec{remoteTS: rwOffice.String()}))
+	if _, err := c.swanctl("--initiate", "--child", rwChild, "--timeout", "30"); err != nil {
+		fatalf(t, "%v", err)
+	}
+	vip := c.charonVIP(t, upTimeout)
+	pingOK(t, at(l.client, vip), l.gw, 3)
+	if err := gw.terminate(15 * time.Second); err != nil {
+		errorf(t, "esptun up after SIGTERM: %v", err)
+	}
+	checkNoSecrets(t, gw.log(), c.log(), eapSecrets(l))
 }
 
 // ntHash is MD4 of the password in UTF-16LE (RFC 2759 8.3).
