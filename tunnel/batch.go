@@ -50,7 +50,7 @@ const (
 	verdictDummy  = sad.NumDropReasons + 2
 )
 
-func newBatch(size int, outbound bool) *batch {
+func newBatch(size int, outbound bool, bufLen int) *batch {
 	b := &batch{
 		outbound: outbound,
 		bufs:     make([][]byte, size),
@@ -65,7 +65,7 @@ func newBatch(size int, outbound bool) *batch {
 		done:     make(chan struct{}, 1),
 	}
 	for i := range b.bufs {
-		b.bufs[i] = make([]byte, bufSize)
+		b.bufs[i] = make([]byte, bufLen)
 	}
 	return b
 }
@@ -137,3 +137,40 @@ func (t *saTally) flush() {
 	}
 	t.n = 0
 }
+
+// batchPool hands out batches, making them only when every one made so far
+// is in flight (at most max): an idle tunnel holds one batch per direction,
+// a busy one up to max.
+type batchPool struct {
+	free     chan *batch
+	made     atomic.Int32
+	max      int32
+	outbound bool
+	bufLen   int
+}
+
+func newBatchPool(max int, outbound bool, bufLen int) *batchPool {
+	return &batchPool{free: make(chan *batch, max), max: int32(max), outbound: outbound, bufLen: bufLen}
+}
+
+// get returns a free batch, or a new one, or waits for one to come back;
+// nil once closing is closed.
+func (p *batchPool) get(closing <-chan struct{}) *batch {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+	}
+	if p.made.Add(1) <= p.max {
+		return newBatch(batchCap, p.outbound, p.bufLen)
+	}
+	p.made.Add(-1)
+	select {
+	case b := <-p.free:
+		return b
+	case <-closing:
+		return nil
+	}
+}
+
+func (p *batchPool) put(b *batch) { p.free <- b }

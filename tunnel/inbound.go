@@ -22,7 +22,7 @@ func (t *Tunnel) routineReceive(c batchConn) {
 		}
 		n, err := c.ReadBatch(b.bufs, rxOffset, b.sizes, b.srcs)
 		if err != nil {
-			t.inPool <- b
+			t.inPool.put(b)
 			if t.isClosing() {
 				return
 			}
@@ -30,7 +30,7 @@ func (t *Tunnel) routineReceive(c batchConn) {
 			return
 		}
 		if n == 0 {
-			t.inPool <- b
+			t.inPool.put(b)
 			continue
 		}
 		b.n = n

@@ -33,7 +33,7 @@ func (t *Tunnel) routineReadTUN() {
 		}
 		n, err := t.tun.Read(b.bufs, b.sizes, tunReadOffset)
 		if err != nil && !errors.Is(err, tun.ErrTooManySegments) {
-			t.outPool <- b
+			t.outPool.put(b)
 			if t.isClosing() {
 				return
 			}
@@ -47,7 +47,7 @@ func (t *Tunnel) routineReadTUN() {
 			t.tunErrors.Add(1)
 		}
 		if n == 0 {
-			t.outPool <- b
+			t.outPool.put(b)
 			continue
 		}
 		b.n = n

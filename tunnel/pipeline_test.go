@@ -55,7 +55,7 @@ func newPipeline(t testing.TB, suite string) *pipeline {
 		}
 		return &Tunnel{opts: Options{SPD: policies, SAD: sas, Workers: 1}, log: slog.Default()}, sa
 	}
-	p := &pipeline{ws: newWorkerState(), outBatch: newBatch(batchCap, true), inBatch: newBatch(batchCap, false)}
+	p := &pipeline{ws: newWorkerState(), outBatch: newBatch(batchCap, true, bufSize), inBatch: newBatch(batchCap, false, bufSize)}
 	p.a, p.out = mk(sad.Outbound, "10.1.0.0/16", "10.2.0.0/16")
 	p.b, p.in = mk(sad.Inbound, "10.2.0.0/16", "10.1.0.0/16")
 	return p

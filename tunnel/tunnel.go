@@ -14,6 +14,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/esptun/esptun/esp"
 	"github.com/esptun/esptun/sad"
 	"github.com/esptun/esptun/spd"
 )
@@ -68,8 +69,8 @@ type Tunnel struct {
 	flushMu  sync.Mutex
 	flushWS  *workerState
 
-	outPool chan *batch
-	inPool  chan *batch
+	outPool *batchPool
+	inPool  *batchPool
 	workQ   chan work
 	outQ    chan *batch
 	inQ     chan *batch
@@ -110,10 +111,13 @@ func New(o Options) (*Tunnel, error) {
 		return nil, errors.New("tunnel: SPD and SAD are required")
 	}
 	t := &Tunnel{
-		opts:    o,
-		log:     o.Logger,
-		outPool: make(chan *batch, poolDepth),
-		inPool:  make(chan *batch, poolDepth),
+		opts: o,
+		log:  o.Logger,
+		// Outbound buffers hold one packet of at most the MTU (the TUN
+		// offloads split super-packets into them); inbound ones must take
+		// a GRO super-packet (tun.Write coalesces into them).
+		outPool: newBatchPool(poolDepth, true, max(o.MTU, 1500)+tunReadOffset+esp.MaxTrailer+64),
+		inPool:  newBatchPool(poolDepth, false, bufSize),
 		workQ:   make(chan work, 2*poolDepth*(o.Workers+1)),
 		outQ:    make(chan *batch, poolDepth),
 		inQ:     make(chan *batch, poolDepth),
@@ -122,10 +126,6 @@ func New(o Options) (*Tunnel, error) {
 		flushWS: newWorkerState(),
 	}
 	t.acq.init()
-	for i := 0; i < poolDepth; i++ {
-		t.outPool <- newBatch(batchCap, true)
-		t.inPool <- newBatch(batchCap, false)
-	}
 	if err := t.openSockets(); err != nil {
 		t.closeSockets()
 		return nil, err
@@ -250,21 +250,14 @@ func (t *Tunnel) isClosing() bool {
 	}
 }
 
-func (t *Tunnel) getBatch(pool chan *batch) *batch {
-	select {
-	case b := <-pool:
-		return b
-	case <-t.closing:
-		return nil
-	}
-}
+func (t *Tunnel) getBatch(pool *batchPool) *batch { return pool.get(t.closing) }
 
 func (t *Tunnel) putBatch(b *batch) {
 	b.reset()
 	if b.outbound {
-		t.outPool <- b
+		t.outPool.put(b)
 	} else {
-		t.inPool <- b
+		t.inPool.put(b)
 	}
 }
 
