@@ -133,7 +133,7 @@ func newFuzzResponder(t testing.TB, c *capturedExchange) *fuzzResponder {
 // feed hands pkt to the Manager and processes it at once.
 func (f *fuzzResponder) feed(pkt []byte) {
 	f.m.HandleDatagram(pkt, f.remote, f.local, false)
-	for _, inbox := range f.m.inbox {
+	for _, inbox := range append([]chan datagram{f.m.initInbox}, f.m.inbox...) {
 	drain:
 		for {
 			select {

@@ -485,7 +485,10 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 		}
 	}
 	if conn == nil {
-		m.log.Info("no proposal chosen for IKE_SA_INIT", "peer", d.remote.Addr(), "notify", wire.NotifyNoProposalChosen.String())
+		// Unauthenticated input makes at most one log line a second.
+		if n, ok := m.noProposalLog.allow(time.Now()); ok {
+			m.log.Info("no proposal chosen for IKE_SA_INIT", "peer", d.remote.Addr(), "notify", wire.NotifyNoProposalChosen.String(), "suppressed", n)
+		}
 		m.sendStateless(d, h, notify(wire.NotifyNoProposalChosen))
 		return
 	}
@@ -617,8 +620,6 @@ func matchesAddrs(list []config.PeerAddr, addr netip.Addr) bool {
 }
 
 var errNoAuth = errors.New("authentication failed")
-
-var _ = time.Second
 
 // peerNATTPort is where the peer receives IKE and ESP once NAT-T is in use:
 // 4500 when it talks IKE on 500 (RFC 7296 2.23, RFC 3948), whatever our

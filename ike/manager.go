@@ -49,9 +49,10 @@ type Manager struct {
 	sad   *sad.DB
 	creds *credentials
 
-	inbox   []chan datagram // one per worker; an IKE SA's datagrams always go to the same one
-	closing chan struct{}
-	wg      sync.WaitGroup
+	inbox     []chan datagram // one per worker; an IKE SA's datagrams always go to the same one
+	initInbox chan datagram   // IKE_SA_INIT requests without a cookie, served after the inboxes
+	closing   chan struct{}
+	wg        sync.WaitGroup
 
 	mu       sync.Mutex        // guards the tables below
 	sas      map[uint64]*ikeSA // by local SPI
@@ -68,6 +69,7 @@ type Manager struct {
 	poolCfg map[string]*poolConfig
 
 	halfOpenCount atomic.Int32
+	noProposalLog logLimit
 	nextPolicyID  atomic.Uint32
 	nextUnique    atomic.Uint32
 	cookies       cookieJar
@@ -133,6 +135,7 @@ func New(o Options) (*Manager, error) {
 	for i := range m.inbox {
 		m.inbox[i] = make(chan datagram, 1024)
 	}
+	m.initInbox = make(chan datagram, 1024)
 	m.nextPolicyID.Store(1 << 20) // manual policies use small IDs
 	m.pools = map[string]*addrPool{}
 	m.poolCfg = map[string]*poolConfig{}
@@ -180,11 +183,35 @@ func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt 
 		return
 	}
 	d := datagram{pkt: append([]byte(nil), pkt...), remote: remote, local: local, natt: natt}
+	q := m.inbox[m.worker(pkt)]
+	if isFreshInit(pkt) {
+		// A flood of IKE_SA_INIT requests without a cookie fills only
+		// this queue; messages of existing IKE SAs and requests that
+		// bring a cookie go ahead of it (RFC 7296 2.6).
+		q = m.initInbox
+	}
 	select {
-	case m.inbox[m.worker(pkt)] <- d:
+	case q <- d:
 	default:
 		m.stats.inboxFull.Add(1)
 	}
+}
+
+// isFreshInit reports whether pkt is an IKE_SA_INIT request that does not
+// start with a COOKIE notify: the kind of message a flood is made of.
+func isFreshInit(pkt []byte) bool {
+	if pkt[18] != byte(wire.ExchangeIKESAInit) || wire.Flags(pkt[19])&wire.FlagResponse != 0 {
+		return false
+	}
+	if binary.BigEndian.Uint64(pkt[8:16]) != 0 {
+		return false
+	}
+	// Notify payload first, with its type at offset 6 of the payload.
+	if wire.PayloadType(pkt[16]) == wire.PayloadNotify && len(pkt) >= wire.HeaderLen+8 &&
+		wire.NotifyType(binary.BigEndian.Uint16(pkt[wire.HeaderLen+6:])) == wire.NotifyCookie {
+		return false
+	}
+	return true
 }
 
 // maxMessage bounds what is accepted from the network: IKE messages larger
@@ -194,8 +221,17 @@ const maxMessage = 64 * 1024
 func (m *Manager) routineWorker(inbox chan datagram) {
 	defer m.wg.Done()
 	for {
+		// Existing IKE SAs and cookie-bearing requests first.
 		select {
 		case d := <-inbox:
+			m.process(d)
+			continue
+		default:
+		}
+		select {
+		case d := <-inbox:
+			m.process(d)
+		case d := <-m.initInbox:
 			m.process(d)
 		case <-m.closing:
 			return
@@ -467,3 +503,21 @@ func (m *Manager) childByName(name string) (*config.Connection, *config.Child, e
 func (m *Manager) pool(name string) *addrPool { return m.pools[name] }
 
 func (m *Manager) poolConfig(name string) *poolConfig { return m.poolCfg[name] }
+
+// logLimit lets one log line through per second and counts the rest.
+type logLimit struct {
+	last       atomic.Int64
+	suppressed atomic.Uint64
+}
+
+// allow reports whether to log now, and how many lines were held back
+// since the last one.
+func (l *logLimit) allow(now time.Time) (uint64, bool) {
+	t := now.UnixNano()
+	last := l.last.Load()
+	if t-last < int64(time.Second) || !l.last.CompareAndSwap(last, t) {
+		l.suppressed.Add(1)
+		return 0, false
+	}
+	return l.suppressed.Swap(0), true
+}
