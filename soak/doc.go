@@ -1,8 +1,8 @@
 // Package soak is esptun's hostile-conditions suite: two esptun daemons in
 // network namespaces, keyed by IKEv2, under IKE loss and jitter, ESP
 // reordering, rekeying under load (with simultaneous rekeys from both
-// ends), a killed peer, sequence number exhaustion, an ESP flood and NAT
-// rebinding. Loss, delay and reordering come from internal/relay, a
+// ends), a killed peer, sequence number exhaustion, an ESP flood, an
+// IKE_SA_INIT flood from spoofed addresses, and NAT rebinding. Loss, delay and reordering come from internal/relay, a
 // userspace UDP relay in a middle namespace, since the test machines'
 // kernels have no netem.
 //
