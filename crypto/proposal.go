@@ -371,14 +371,7 @@ func ParseIKEProposal(s string) (Proposal, error) {
 	if len(encr) == 0 {
 		return fail("no encryption algorithm")
 	}
-	aead, classic := 0, 0
-	for _, t := range encr {
-		if isAEADEncr(t.ID) {
-			aead++
-		} else {
-			classic++
-		}
-	}
+	aead, classic := countEncr(encr)
 	switch {
 	case aead > 0 && classic > 0:
 		return fail("classic and AEAD encryption algorithms cannot share a proposal; write them as two proposals")
@@ -484,14 +477,7 @@ func ParseESPProposalTransforms(s string) (Proposal, error) {
 	if len(encr) == 0 {
 		return fail("no encryption algorithm")
 	}
-	aead, classic := 0, 0
-	for _, t := range encr {
-		if isAEADEncr(t.ID) {
-			aead++
-		} else {
-			classic++
-		}
-	}
+	aead, classic := countEncr(encr)
 	switch {
 	case aead > 0 && classic > 0:
 		return fail("classic and AEAD encryption algorithms cannot share a proposal; write them as two proposals")
@@ -617,4 +603,17 @@ func DefaultESPProposals() []Proposal {
 			{TransformINTEG, IntegHMACSHA512256, 0}, esn,
 		}},
 	}
+}
+
+// countEncr counts the AEAD and the classic encryption transforms of a
+// proposal being parsed.
+func countEncr(encr []Transform) (aead, classic int) {
+	for _, t := range encr {
+		if isAEADEncr(t.ID) {
+			aead++
+		} else {
+			classic++
+		}
+	}
+	return aead, classic
 }
