@@ -321,8 +321,12 @@ func (sa *ikeSA) handleEAPRoundLocked(h wire.Header, ps []wire.Payload) {
 		return
 	}
 	a := payloadOf[*wire.Auth](ps)
-	octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(sa.remoteID))
-	if a == nil || a.Method != wire.AuthPSK || !constantTimeEqual(a.Data, auth.PSKAuth(sa.prfFunc(), sa.mskKeyLocked(true), octets)) {
+	if a == nil || a.Method != wire.AuthPSK || sa.verifyInitiatorLocked(sa.remoteID, func(octets []byte) error {
+		if !constantTimeEqual(a.Data, auth.PSKAuth(sa.prfFunc(), sa.mskKeyLocked(true), octets)) {
+			return errNoAuth
+		}
+		return nil
+	}) != nil {
 		sa.respondAuthFailedLocked(h, "AUTH after EAP does not verify")
 		return
 	}

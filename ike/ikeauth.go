@@ -395,8 +395,9 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 		sa.respondAuthFailedLocked(h, fmt.Sprintf("no connection for identity %s", peer))
 		return
 	}
-	octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(peer))
-	if err := sa.verifyAuthLocked(conn, peer, selfID, payloadOf[*wire.Auth](ps), payloadsOf[*wire.Cert](ps), octets); err != nil {
+	if err := sa.verifyInitiatorLocked(peer, func(octets []byte) error {
+		return sa.verifyAuthLocked(conn, peer, selfID, payloadOf[*wire.Auth](ps), payloadsOf[*wire.Cert](ps), octets)
+	}); err != nil {
 		sa.respondAuthFailedLocked(h, err.Error())
 		return
 	}
@@ -448,6 +449,24 @@ func (sa *ikeSA) finishResponderAuthLocked(h wire.Header, ps, resp []wire.Payloa
 		resp = append(resp, childPs...)
 	}
 	sa.respondLocked(h.Exchange, h.MessageID, resp)
+}
+
+// verifyInitiatorLocked runs verify on the octets the initiator signs
+// (RFC 7296 2.15): its IKE_SA_INIT request as we got it, and when that
+// fails while we hand out cookies, the request's other form (see
+// cookieVariants), which then becomes the request of this SA.
+func (sa *ikeSA) verifyInitiatorLocked(peer auth.Identity, verify func(octets []byte) error) error {
+	err := verify(auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(peer)))
+	if err == nil || sa.mgr.stats.cookiesSent.Load() == 0 {
+		return err
+	}
+	for _, req := range sa.mgr.cookieVariants(sa.initReq, sa.ni, sa.halfOpenKey.remote.Addr(), sa.spiI) {
+		if verify(auth.SignedOctets(req, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(peer))) == nil {
+			sa.initReq = req
+			return nil
+		}
+	}
+	return err
 }
 
 func (sa *ikeSA) respondAuthFailedLocked(h wire.Header, why string) {
