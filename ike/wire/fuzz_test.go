@@ -70,6 +70,12 @@ func FuzzParsePayloads(f *testing.F) {
 		first, body, _ := EncodePayloads([]Payload{p})
 		f.Add(byte(first), body)
 	}
+	// The payload chain of the strongSwan capture: SA, KE, Ni, notifies.
+	ss := readHex(f, "testdata/strongswan-5.9.8-ike_sa_init-request.hex")
+	if _, err := ParsePayloads(PayloadType(ss[16]), ss[HeaderLen:]); err != nil {
+		f.Fatalf("strongSwan payload chain: %v", err)
+	}
+	f.Add(ss[16], ss[HeaderLen:])
 	f.Fuzz(func(t *testing.T, first byte, b []byte) {
 		ps, err := ParsePayloads(PayloadType(first), b)
 		if err != nil {
