@@ -109,6 +109,21 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{2, 7, 0, 8, 1, 'b', 'o', 'b'})
 	f.Add([]byte{3, 9, 0, 4})
 	f.Add([]byte{1, 9, 0, 6, 13, 0x20})
+	// Every packet of real MSCHAPv2 and EAP-TLS conversations.
+	reqs, resps := mschapFixtures(f)
+	convs := [][]byte{reqs, resps}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		reqs, resps := tlsFixtures(f, v)
+		convs = append(convs, reqs, resps)
+	}
+	for _, conv := range convs {
+		for _, p := range splitPackets(conv, 1000) {
+			if _, err := Parse(p); err != nil {
+				f.Fatalf("packet of a real conversation does not parse: %v", err)
+			}
+			f.Add(p)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := Parse(b)
 		if err != nil {
