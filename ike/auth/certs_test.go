@@ -39,7 +39,7 @@ type testPKI struct {
 	fromOther, noEKU, clientEKU *x509.Certificate
 }
 
-func newTestPKI(t *testing.T) *testPKI {
+func newTestPKI(t testing.TB) *testPKI {
 	k := keys()
 	var p testPKI
 	p.rootKey = k.p384
@@ -286,12 +286,45 @@ func TestCertReq(t *testing.T) {
 	}
 }
 
+// FuzzParseCertificates feeds the certificate and key file parsers and the
+// CERTREQ matcher, seeded with real certificates of every key type (DER and
+// a PEM chain), private keys in every accepted encoding and a CERTREQ body.
 func FuzzParseCertificates(f *testing.F) {
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"))
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
+	p := newTestPKI(f)
+	k := keys()
+	var chain []byte
+	for _, c := range []*x509.Certificate{p.leafECDSA, p.leafRSAPSS, p.leafEd25519, p.ipsecIKE, p.inter, p.root} {
+		f.Add(c.Raw)
+		chain = append(chain, pemBlock("CERTIFICATE", c.Raw)...)
+	}
+	f.Add(chain)
+	for _, key := range []crypto.Signer{k.p256, k.ed, k.rsa} {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(pemBlock("PRIVATE KEY", der))
+		f.Add(der)
+	}
+	ec, err := x509.MarshalECPrivateKey(k.p256)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pemBlock("EC PRIVATE KEY", ec))
+	f.Add(pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(k.rsa)))
+	rootHash, interHash := CAKeyHash(p.root), CAKeyHash(p.inter)
+	f.Add(append(rootHash[:], interHash[:]...))
+	cas := []*x509.Certificate{p.root, p.inter, p.other}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = ParseCertificates(data)
 		_, _ = ParsePrivateKey(data)
-		_ = MatchCertReq(data)
+		for _, c := range MatchCertReq(data, cas...) {
+			h := CAKeyHash(c)
+			if !bytes.Contains(data, h[:]) {
+				t.Fatalf("CERTREQ matched %s without its key hash", c.Subject)
+			}
+		}
 	})
 }
