@@ -481,6 +481,7 @@ func (sa *ikeSA) respondAuthFailedLocked(h wire.Header, why string) {
 func (sa *ikeSA) establishLocked() {
 	sa.state = stateEstablished
 	sa.established = time.Now()
+	sa.mgr.indexPeer(sa)
 	sa.log.Info("IKE SA established", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
 		"proposal", sa.suite.String(), "natt", sa.natt)
 	sa.scheduleRekeyLocked()

@@ -405,10 +405,7 @@ func (m *Manager) hasOtherSA(self *ikeSA, conn *config.Connection) bool {
 // initialContact removes older IKE SAs with the same peer identity: the
 // peer says it has no state left (RFC 7296 2.4, INITIAL_CONTACT).
 func (m *Manager) initialContact(fresh *ikeSA) {
-	for _, sa := range m.snapshot() {
-		if sa == fresh {
-			continue
-		}
+	for _, sa := range m.samePeer(fresh) {
 		go func() {
 			sa.mu.Lock()
 			defer sa.mu.Unlock()
@@ -425,10 +422,7 @@ func (m *Manager) enforceUnique(fresh *ikeSA) {
 	if fresh.conn == nil || fresh.conn.Unique != "replace" {
 		return
 	}
-	for _, sa := range m.snapshot() {
-		if sa == fresh {
-			continue
-		}
+	for _, sa := range m.samePeer(fresh) {
 		go func() {
 			sa.mu.Lock()
 			same := sa.conn == fresh.conn && sa.remoteID.Equal(fresh.remoteID) && sa.state == stateEstablished && sa.rekeyedTo == nil

@@ -60,8 +60,11 @@ type Manager struct {
 	// initiated counts the IKE SAs we initiated per connection, for
 	// INITIAL_CONTACT without a scan of every SA.
 	initiated map[*config.Connection]int
-	traps     map[uint32]*trap // by trap policy ID
-	closed    bool
+	// peers holds the established IKE SAs by connection and peer
+	// identity, for INITIAL_CONTACT and unique without a scan of every SA.
+	peers  map[peerKey][]*ikeSA
+	traps  map[uint32]*trap // by trap policy ID
+	closed bool
 
 	children sync.Map // *sad.SA -> *childSA, for lifetime events
 
@@ -130,6 +133,7 @@ func New(o Options) (*Manager, error) {
 		sas:       make(map[uint64]*ikeSA),
 		halfOpen:  make(map[halfOpenKey]*ikeSA),
 		initiated: make(map[*config.Connection]int),
+		peers:     make(map[peerKey][]*ikeSA),
 		traps:     make(map[uint32]*trap),
 	}
 	for i := range m.inbox {
@@ -359,6 +363,9 @@ func (m *Manager) unregister(sa *ikeSA) {
 			delete(m.initiated, sa.conn)
 		}
 	}
+	if sa.peerKey.conn != nil {
+		m.dropPeerLocked(sa)
+	}
 	if sa.halfOpenKey != (halfOpenKey{}) {
 		if m.halfOpen[sa.halfOpenKey] == sa {
 			delete(m.halfOpen, sa.halfOpenKey)
@@ -369,6 +376,60 @@ func (m *Manager) unregister(sa *ikeSA) {
 		sa.halfOpenKey = halfOpenKey{}
 	}
 	m.mu.Unlock()
+}
+
+// peerKey finds the established IKE SAs of one connection and peer
+// identity.
+type peerKey struct {
+	conn *config.Connection
+	id   string // identity type and data
+}
+
+// indexPeer adds an established SA to m.peers.
+func (m *Manager) indexPeer(sa *ikeSA) {
+	if sa.conn == nil {
+		return
+	}
+	key := peerKey{conn: sa.conn, id: string(append([]byte{sa.remoteID.Type}, sa.remoteID.Data...))}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sa.peerKey.conn != nil || m.sas[sa.localSPI()] != sa {
+		return // indexed already, or gone
+	}
+	sa.peerKey = key
+	m.peers[key] = append(m.peers[key], sa)
+}
+
+func (m *Manager) dropPeerLocked(sa *ikeSA) {
+	list := m.peers[sa.peerKey]
+	for i, o := range list {
+		if o == sa {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(m.peers, sa.peerKey)
+	} else {
+		m.peers[sa.peerKey] = list
+	}
+	sa.peerKey = peerKey{}
+}
+
+// samePeer returns the other established IKE SAs of fresh's connection and
+// peer identity.
+func (m *Manager) samePeer(fresh *ikeSA) []*ikeSA {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*ikeSA
+	for _, sa := range m.peers[fresh.peerKey] {
+		if sa != fresh {
+			out = append(out, sa)
+		}
+	}
+	return out
 }
 
 // leaveHalfOpen is called once the responder's IKE_AUTH completed. The SA

@@ -59,7 +59,8 @@ type ikeSA struct {
 	created     time.Time
 	established time.Time
 	halfOpenKey halfOpenKey
-	counted     bool // in Manager.initiated (guarded by the Manager's mutex)
+	counted     bool    // in Manager.initiated (guarded by the Manager's mutex)
+	peerKey     peerKey // in Manager.peers when conn is set (guarded by the Manager's mutex)
 
 	leftHalfOpen bool // IKE_AUTH done; guarded by Manager.mu, as halfOpenKey is there
 

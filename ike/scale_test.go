@@ -2,9 +2,12 @@ package ike
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,5 +72,79 @@ func TestConcurrentInitiatorsCookieRace(t *testing.T) {
 	}
 	if got := len(sun.ikeSAs("ESTABLISHED")); got != n {
 		t.Errorf("responder has %d established IKE SAs, want %d", got, n)
+	}
+}
+
+// scaleConfigs returns the TOML of an initiator with n connections, each
+// with its own identity and inner /32, and of a responder with one
+// connection for all of them.
+func scaleConfigs(n int) (initiator, responder string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[ike]\nport = {{port}}\nnatt_port = {{natt}}\n%s\n", defaultIKE)
+	for i := range n {
+		c := fmt.Sprintf("connections.c%05d", i)
+		fmt.Fprintf(&b, "[%s]\nlocal_addrs = [%q]\nremote_addrs = [%q]\nremote_port = {{port}}\nproposals = [\"aes128gcm16-prfsha256-x25519\"]\nrekey_time = 0\n", c, addrMoon, addrSun)
+		fmt.Fprintf(&b, "[%s.local]\nauth = \"psk\"\nid = \"i%05d.example\"\n[%s.remote]\nauth = \"psk\"\nid = \"sun.example\"\n", c, i, c)
+		fmt.Fprintf(&b, "[%s.children.net]\nlocal_ts = [\"10.200.%d.%d/32\"]\nremote_ts = [\"10.2.0.0/16\"]\nesp_proposals = [\"aes128gcm16\"]\nrekey_time = 0\n\n", c, (i+1)>>8, (i+1)&255)
+	}
+	fmt.Fprintf(&b, "[secrets.ike-all]\nsecret = %q\n", "correct horse battery staple")
+	initiator = b.String()
+	responder = fmt.Sprintf(`[ike]
+port = {{port}}
+natt_port = {{natt}}
+%s
+[connections.any]
+remote_addrs = ["%%any"]
+proposals = ["aes128gcm16-prfsha256-x25519"]
+rekey_time = 0
+[connections.any.local]
+auth = "psk"
+id = "sun.example"
+[connections.any.remote]
+auth = "psk"
+[connections.any.children.net]
+local_ts = ["10.2.0.0/16"]
+remote_ts = ["10.200.0.0/16"]
+esp_proposals = ["aes128gcm16"]
+rekey_time = 0
+[secrets.ike-all]
+secret = %q
+`, defaultIKE, "correct horse battery staple")
+	return initiator, responder
+}
+
+// BenchmarkConcurrentSetup starts b.N IKE SAs, each with a Child SA and
+// its own connection and identity, all at once against one responder, and
+// reports the process's CPU time (both ends) per IKE SA and the setup rate.
+// Run with growing -benchtime=Nx to see whether the cost per SA grows with
+// the number of SAs.
+func BenchmarkConcurrentSetup(b *testing.B) {
+	initCfg, respCfg := scaleConfigs(b.N)
+	h := newHarness(b)
+	moon := h.addPeer(0, "moon", initCfg)
+	sun := h.addPeer(1, "sun", respCfg)
+	cpu0, haveCPU := processCPU()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for _, conn := range moon.m.cfg.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			if err := moon.m.initiate(ctx, conn, conn.Children[0], nil); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if f := failed.Load(); f > 0 {
+		b.Errorf("%d of %d setups failed; responder counters %+v", f, b.N, sun.counters())
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "SAs/s")
+	if cpu1, ok := processCPU(); ok && haveCPU {
+		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/SA")
 	}
 }
