@@ -192,11 +192,38 @@ func encodeFuzzBatch(raw bool, ds []fuzzDatagram) []byte {
 	return out
 }
 
-// fuzzSeeds are real encodings: ESP packets sealed by each SA's keys
-// (IPv4, IPv6, dummy, TFC-padded, outside the selectors, replayed, on both
-// sides of 2^32 for the ESN SA, and one left of its window, which RFC 4303
-// appendix A takes for the next 2^32 block and so fails the ICV), a NAT-keepalive, the strongSwan IKE_SA_INIT
-// capture behind the non-ESP marker, and datagrams too short for either.
+// readCapture returns the datagrams of a capture file: one hex-encoded
+// datagram per line, lines starting with # are comments.
+func readCapture(t testing.TB, path string) [][]byte {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		b, err := hex.DecodeString(line)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no datagrams", path)
+	}
+	return out
+}
+
+// fuzzSeeds are real encodings: datagrams captured on port 4500 between
+// strongSwan and esptun; ESP packets sealed by each SA's keys (IPv4, IPv6,
+// dummy, TFC-padded, outside the selectors, replayed, on both sides of 2^32
+// for the ESN SA, and one left of its window, which RFC 4303 appendix A
+// takes for the next 2^32 block and so fails the ICV); a NAT-keepalive; the
+// strongSwan IKE_SA_INIT capture behind the non-ESP marker; and datagrams
+// too short for either.
 func fuzzSeeds(t testing.TB, sas []*fuzzSA) [][]byte {
 	ike, err := os.ReadFile("../ike/wire/testdata/strongswan-5.9.8-ike_sa_init-request.hex")
 	if err != nil {
@@ -235,6 +262,13 @@ func fuzzSeeds(t testing.TB, sas []*fuzzSA) [][]byte {
 		unknown,
 	}
 	var seeds [][]byte
+	// A real capture: strongSwan's and esptun's datagrams on port 4500.
+	var captured []fuzzDatagram
+	for _, d := range readCapture(t, "testdata/interop-ecdsa-port4500.hex") {
+		seeds = append(seeds, encodeFuzzBatch(false, []fuzzDatagram{{b: d}}))
+		captured = append(captured, fuzzDatagram{b: d})
+	}
+	seeds = append(seeds, encodeFuzzBatch(false, captured))
 	var mixed []fuzzDatagram
 	for i, s := range singles {
 		seeds = append(seeds, encodeFuzzBatch(false, []fuzzDatagram{{b: s}}))
