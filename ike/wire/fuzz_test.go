@@ -6,10 +6,28 @@ import (
 	"testing"
 )
 
-// fuzzSeeds are real encodings: the strongSwan capture, every sample
-// payload in a message, protected messages and fragments.
+// capturedMessages are the IKE messages in testdata (see its README),
+// as sent by strongSwan and esptun.
+var capturedMessages = []string{
+	"testdata/strongswan-5.9.8-ike_sa_init-request.hex",
+	"testdata/strongswan-5.9.8-ike_sa_init-request-ecdsa.hex",
+	"testdata/esptun-ike_sa_init-response-ecdsa.hex",
+	"testdata/strongswan-5.9.8-ike_auth-request-ecdsa.hex",
+	"testdata/esptun-ike_auth-response-ecdsa.hex",
+}
+
+// fuzzSeeds are real encodings: the strongSwan and esptun captures, every
+// sample payload in a message, protected messages and fragments.
 func fuzzSeeds(t testing.TB) [][]byte {
-	seeds := [][]byte{readHex(t, "testdata/strongswan-5.9.8-ike_sa_init-request.hex"), mustEncode(t, sampleInit())}
+	var seeds [][]byte
+	for _, path := range capturedMessages {
+		raw := readHex(t, path)
+		if _, err := Parse(raw); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		seeds = append(seeds, raw)
+	}
+	seeds = append(seeds, mustEncode(t, sampleInit()))
 	for _, p := range samplePayloads() {
 		seeds = append(seeds, mustEncode(t, &Message{Header: authHeader(), Payloads: []Payload{p}}))
 	}
@@ -70,12 +88,19 @@ func FuzzParsePayloads(f *testing.F) {
 		first, body, _ := EncodePayloads([]Payload{p})
 		f.Add(byte(first), body)
 	}
-	// The payload chain of the strongSwan capture: SA, KE, Ni, notifies.
-	ss := readHex(f, "testdata/strongswan-5.9.8-ike_sa_init-request.hex")
-	if _, err := ParsePayloads(PayloadType(ss[16]), ss[HeaderLen:]); err != nil {
-		f.Fatalf("strongSwan payload chain: %v", err)
+	// The payload chains of the captured IKE_SA_INIT messages: SA, KE,
+	// nonce and notifies (an IKE_AUTH message is one SK payload, which no
+	// decrypted chain may hold).
+	for _, path := range capturedMessages {
+		raw := readHex(f, path)
+		if PayloadType(raw[16]) == PayloadSK {
+			continue
+		}
+		if _, err := ParsePayloads(PayloadType(raw[16]), raw[HeaderLen:]); err != nil {
+			f.Fatalf("%s: payload chain: %v", path, err)
+		}
+		f.Add(raw[16], raw[HeaderLen:])
 	}
-	f.Add(ss[16], ss[HeaderLen:])
 	f.Fuzz(func(t *testing.T, first byte, b []byte) {
 		ps, err := ParsePayloads(PayloadType(first), b)
 		if err != nil {
