@@ -2,7 +2,10 @@ package ike
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,6 +201,21 @@ func seedFuzz(f *testing.F, c *capturedExchange) {
 	}
 	for _, p := range c.responses {
 		f.Add(p, true)
+	}
+	// IKE_SA_INIT and IKE_AUTH as strongSwan and esptun sent them to
+	// each other in an interop run (see wire/testdata/README.md).
+	for _, name := range []string{"strongswan-5.9.8-ike_sa_init-request.hex",
+		"strongswan-5.9.8-ike_sa_init-request-ecdsa.hex", "esptun-ike_sa_init-response-ecdsa.hex",
+		"strongswan-5.9.8-ike_auth-request-ecdsa.hex", "esptun-ike_auth-response-ecdsa.hex"} {
+		s, err := os.ReadFile(filepath.Join("wire", "testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		p, err := hex.DecodeString(strings.TrimSpace(string(s)))
+		if err != nil {
+			f.Fatalf("%s: %v", name, err)
+		}
+		f.Add(p, false)
 	}
 	f.Add([]byte{}, false)
 	f.Add(make([]byte, wire.HeaderLen), false)
