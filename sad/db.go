@@ -60,16 +60,17 @@ func shardOf(k uint32) int { return int((k * 0x9e3779b1) >> 24) }
 
 // DB is the SAD. Inbound SAs are found by SPI, outbound SAs by the SPD
 // policy they serve. Lookups are lock-free and allocation-free: each index is
-// split into 256 shards, each an immutable map behind an atomic pointer, and
-// a writer copies only the shard it changes (about n/256 entries). Writers
-// (Add, Delete) are serialised by a mutex that readers never take.
+// a direct-mapped table indexed by the key's low bits, with a sharded
+// copy-on-write map for keys whose slot is taken (see index). A writer copies
+// one chunk of 64 slots, or when the table doubles, the table. Writers (Add,
+// Delete) are serialised by a mutex that readers never take.
 //
 // The zero value is a DB without an events callback, ready for use.
 type DB struct {
 	events func(Event)
 
-	in  [numShards]shardMap // SPI -> inbound SA
-	out [numShards]shardMap // policy ID -> outbound SA
+	in  index // SPI -> inbound SA
+	out index // policy ID -> outbound SA
 
 	mu sync.Mutex // serialises writers
 	// retired holds outbound SAs replaced by a newer SA of their policy and
@@ -118,17 +119,15 @@ func (db *DB) Add(sa *SA) error {
 	}
 	switch sa.Dir {
 	case Inbound:
-		s := &db.in[shardOf(sa.SPI)]
-		if s.get(sa.SPI) != nil {
+		if db.in.get(sa.SPI) != nil {
 			return fmt.Errorf("%w: %08x (%s)", ErrDuplicateSPI, sa.SPI, sa.Name)
 		}
 		sa.db.Store(db)
-		s.withLocked(sa.SPI, sa)
+		db.in.setLocked(sa.SPI, sa)
 	case Outbound:
-		s := &db.out[shardOf(sa.PolicyID)]
-		old := s.get(sa.PolicyID)
+		old := db.out.get(sa.PolicyID)
 		sa.db.Store(db)
-		s.withLocked(sa.PolicyID, sa)
+		db.out.setLocked(sa.PolicyID, sa)
 		if old != nil {
 			db.setRetiredLocked(append(db.retiredList(), old))
 		}
@@ -158,13 +157,9 @@ func (db *DB) Delete(sa *SA) {
 	if sa.db.Load() == db {
 		switch sa.Dir {
 		case Inbound:
-			if s := &db.in[shardOf(sa.SPI)]; s.get(sa.SPI) == sa {
-				s.withLocked(sa.SPI, nil)
-			}
+			db.in.deleteLocked(sa.SPI, sa)
 		case Outbound:
-			if s := &db.out[shardOf(sa.PolicyID)]; s.get(sa.PolicyID) == sa {
-				s.withLocked(sa.PolicyID, nil)
-			}
+			db.out.deleteLocked(sa.PolicyID, sa)
 			if r := db.retiredList(); slices.Contains(r, sa) {
 				db.setRetiredLocked(slices.DeleteFunc(slices.Clone(r), func(x *SA) bool { return x == sa }))
 			}
@@ -192,23 +187,19 @@ func (db *DB) setRetiredLocked(r []*SA) {
 // Inbound returns the inbound SA with this SPI, or nil. Lock-free and
 // allocation-free.
 func (db *DB) Inbound(spi uint32) *SA {
-	return db.in[shardOf(spi)].get(spi)
+	return db.in.get(spi)
 }
 
 // Outbound returns the current outbound SA of the SPD policy, or nil.
 // Lock-free and allocation-free.
 func (db *DB) Outbound(policyID uint32) *SA {
-	return db.out[shardOf(policyID)].get(policyID)
+	return db.out.get(policyID)
 }
 
 // each calls f for every installed SA, without locks.
 func (db *DB) each(f func(*SA)) {
-	for i := range db.in {
-		db.in[i].each(f)
-	}
-	for i := range db.out {
-		db.out[i].each(f)
-	}
+	db.in.each(f)
+	db.out.each(f)
 	for _, sa := range db.retiredList() {
 		f(sa)
 	}

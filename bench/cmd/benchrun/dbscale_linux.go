@@ -106,6 +106,7 @@ func dbscaleRun(n int) (dbScale, error) {
 	}
 	key := make([]byte, suite.KeyLen())
 	now := time.Now()
+	inSPIs := make([]uint32, n) // chosen by NewSPI, as the IKE layer does
 	for i := range n {
 		id := uint32(i + 3)
 		remote := []spd.Selector{{Prefix: netip.PrefixFrom(clientAddr(i), 32), PortHigh: 0xffff}}
@@ -120,7 +121,8 @@ func dbscaleRun(n int) (dbScale, error) {
 			}
 			sa := &sad.SA{Name: "bench/net", PolicyID: id, Cipher: c, Local: local, Remote: remote, Encap: true, Created: now}
 			if dir == 0 {
-				sa.Dir, sa.SPI = sad.Inbound, 0xc0000000+uint32(i)
+				inSPIs[i] = sdb.NewSPI()
+				sa.Dir, sa.SPI = sad.Inbound, inSPIs[i]
 				sa.Replay = esp.NewReplayWindow(1024)
 			} else {
 				sa.Dir, sa.SPI = sad.Outbound, 0x80000000+uint32(i)
@@ -148,7 +150,7 @@ func dbscaleRun(n int) (dbScale, error) {
 	for i := range flows {
 		c := (i * 7919) % n
 		flows[i] = spd.Packet{Src: netip.AddrFrom4([4]byte{10, 0, 3, 4}), Dst: clientAddr(c), Proto: 6, SrcPort: 443, DstPort: uint16(40000 + i)}
-		spis[i] = 0xc0000000 + uint32(c)
+		spis[i] = inSPIs[c]
 		ids[i] = uint32(c + 3)
 		if p := pdb.LookupOutbound(&flows[i]); p == nil || p.ID != ids[i] {
 			return d, fmt.Errorf("flow %d: wrong policy %v", i, p)
