@@ -407,7 +407,6 @@ func (sa *ikeSA) rekeyedSA(initiator bool, ourSPI, peerSPI uint64, suite crypto.
 	if err := n.useKeysLocked(suite, keys); err != nil {
 		return nil, err
 	}
-	n.ni, n.nr = ni, nr
 	n.natt, n.natLocal, n.natRemote, n.fragOK = sa.natt, sa.natLocal, sa.natRemote, sa.fragOK
 	n.peerHashes = sa.peerHashes
 	n.localID, n.remoteID = sa.localID, sa.remoteID

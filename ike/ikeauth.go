@@ -295,6 +295,7 @@ func (sa *ikeSA) completeAuthLocked(ps []wire.Payload, req *childReq) {
 			req.finish(err)
 		}
 	}
+	sa.forgetAuthLocked()
 	if len(sa.vips) > 0 {
 		if f := sa.mgr.opts.OnVirtualIP; f != nil {
 			f(sa.vipEventLocked(true))
@@ -402,7 +403,7 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 		return
 	}
 	sa.conn = conn
-	sa.log = sa.mgr.log.With("ike", fmt.Sprintf("%s[%d]", conn.Name, sa.uniqueID), "peer", sa.remote.Addr())
+	sa.setLogName(conn)
 	sa.localID, sa.remoteID = selfID, peer
 	myOctets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(selfID))
 	authPs, err := sa.makeAuthLocked(conn, myOctets, selfID, peer)
@@ -448,6 +449,7 @@ func (sa *ikeSA) finishResponderAuthLocked(h wire.Header, ps, resp []wire.Payloa
 		childPs := sa.respondChildLocked(ps, sa.ni, sa.nr, nil, nil, false)
 		resp = append(resp, childPs...)
 	}
+	sa.forgetAuthLocked()
 	sa.respondLocked(h.Exchange, h.MessageID, resp)
 }
 

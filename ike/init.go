@@ -406,10 +406,9 @@ func (sa *ikeSA) useKeysLocked(suite crypto.IKESuite, keys *crypto.IKEKeys) erro
 		return err
 	}
 	sa.suite, sa.prf, sa.keys = suite, prf, keys
-	if sa.initiator {
-		sa.out, sa.in = ci, cr
-	} else {
-		sa.out, sa.in = cr, ci
+	sa.ciphers = &ikeCiphers{out: ci, in: cr}
+	if !sa.initiator {
+		sa.ciphers.out, sa.ciphers.in = cr, ci
 	}
 	return nil
 }

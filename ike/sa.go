@@ -47,8 +47,13 @@ func (s saState) String() string {
 // unless its comment says otherwise.
 type ikeSA struct {
 	mgr      *Manager
-	log      *slog.Logger
+	log      saLog
 	uniqueID uint32 // immutable
+	// What log lines name the SA by: the connection and the peer's
+	// address, set when the SA is made and when IKE_AUTH picked the
+	// connection.
+	logName string
+	logPeer netip.Addr
 
 	mu          sync.Mutex
 	conn        *config.Connection   // nil for a responder until IKE_AUTH picked one
@@ -74,7 +79,7 @@ type ikeSA struct {
 	suite             crypto.IKESuite
 	prf               crypto.PRF
 	keys              *crypto.IKEKeys
-	out, in           crypto.IKECipher // SK_e/SK_a of our and the peer's direction
+	ciphers           *ikeCiphers // SK_e/SK_a; nil while an established SA is idle
 	ni, nr            []byte
 	ke                crypto.KeyExchange
 	cookie            []byte
@@ -90,7 +95,7 @@ type ikeSA struct {
 	peerNextID   uint32   // ID expected in the peer's next request
 	lastResp     [][]byte // our response to peerNextID-1, resent on retransmits
 	haveLastResp bool
-	reasm        [2]wire.Reassembler // RFC 7383 fragments in progress: requests, responses
+	reasm        *[2]wire.Reassembler // RFC 7383 fragments in progress: requests, responses; made for the first fragment
 
 	children          []*childSA
 	childReqs         []*childReq // Child SAs waiting for their exchange
@@ -145,12 +150,39 @@ func (m *Manager) newSA(initiator bool, conn *config.Connection, local, remote n
 		remote:    remote,
 		lastHeard: time.Now(),
 	}
-	name := "?"
+	sa.log = saLog{sa}
+	sa.logName = "?"
 	if conn != nil {
-		name = conn.Name
+		sa.logName = conn.Name
 	}
-	sa.log = m.log.With("ike", fmt.Sprintf("%s[%d]", name, sa.uniqueID), "peer", remote.Addr())
+	sa.logPeer = remote.Addr()
 	return sa
+}
+
+// saLog writes log lines that name an IKE SA. The SA keeps no logger of
+// its own (a slog.Logger with attributes costs a few hundred bytes per
+// SA); the attributes are made only for lines that are written.
+type saLog struct{ sa *ikeSA }
+
+func (l saLog) Debug(msg string, args ...any) { l.log(slog.LevelDebug, msg, args) }
+func (l saLog) Info(msg string, args ...any)  { l.log(slog.LevelInfo, msg, args) }
+func (l saLog) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, args) }
+
+func (l saLog) log(level slog.Level, msg string, args []any) {
+	lg := l.sa.mgr.log
+	if !lg.Enabled(context.Background(), level) {
+		return
+	}
+	all := make([]any, 0, 4+len(args))
+	all = append(all, "ike", fmt.Sprintf("%s[%d]", l.sa.logName, l.sa.uniqueID), "peer", l.sa.logPeer)
+	lg.Log(context.Background(), level, msg, append(all, args...)...)
+}
+
+// setLogName names the SA after its connection in log lines, once
+// IKE_AUTH picked one.
+func (sa *ikeSA) setLogName(conn *config.Connection) {
+	sa.logName = conn.Name
+	sa.logPeer = sa.remote.Addr()
 }
 
 func (sa *ikeSA) localSPI() uint64 {
@@ -183,7 +215,12 @@ func (sa *ikeSA) header(exch wire.ExchangeType, id uint32, response bool) wire.H
 // encode builds the datagrams of one encrypted message, fragmented (RFC
 // 7383) when it would not fit and the peer supports fragments.
 func (sa *ikeSA) encode(h wire.Header, payloads []wire.Payload) ([][]byte, error) {
-	pkt, err := wire.EncodeEncrypted(h, payloads, sa.out)
+	cs, err := sa.ciphersLocked()
+	if err != nil {
+		return nil, err
+	}
+	out := cs.out
+	pkt, err := wire.EncodeEncrypted(h, payloads, out)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +229,7 @@ func (sa *ikeSA) encode(h wire.Header, payloads []wire.Payload) ([][]byte, error
 		max = 1280
 	}
 	if sa.fragOK && len(pkt) > max && h.Exchange != wire.ExchangeIKESAInit {
-		return wire.Fragment(h, payloads, sa.out, max-28) // room for IP/UDP headers and the marker
+		return wire.Fragment(h, payloads, out, max-28) // room for IP/UDP headers and the marker
 	}
 	return [][]byte{pkt}, nil
 }
@@ -292,6 +329,7 @@ func (sa *ikeSA) respondLocked(exch wire.ExchangeType, id uint32, payloads []wir
 func (sa *ikeSA) receive(d datagram, h wire.Header) {
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
+	defer sa.idleLocked()
 	if sa.state == stateDead {
 		return
 	}
@@ -391,9 +429,67 @@ func (sa *ikeSA) receive(d datagram, h wire.Header) {
 
 var errIncomplete = errors.New("ike: fragment kept, message incomplete")
 
+// ikeCiphers protect the IKE SA's messages: out with our SK_e/SK_a, in
+// with the peer's (RFC 7296 2.14).
+type ikeCiphers struct {
+	out, in crypto.IKECipher
+}
+
+// ciphersLocked returns the SA's IKE ciphers, made from its keys again if
+// the SA dropped them while idle.
+func (sa *ikeSA) ciphersLocked() (*ikeCiphers, error) {
+	if sa.ciphers == nil {
+		k := sa.keys
+		if k == nil || k.SKei == nil {
+			return nil, errors.New("ike: IKE SA has no keys")
+		}
+		ci, err := crypto.NewIKECipher(sa.suite, k.SKei, k.SKai)
+		if err != nil {
+			return nil, err
+		}
+		cr, err := crypto.NewIKECipher(sa.suite, k.SKer, k.SKar)
+		if err != nil {
+			return nil, err
+		}
+		sa.ciphers = &ikeCiphers{out: ci, in: cr}
+		if !sa.initiator {
+			sa.ciphers.out, sa.ciphers.in = cr, ci
+		}
+	}
+	return sa.ciphers, nil
+}
+
+// idleLocked drops what an established IKE SA needs only while an
+// exchange runs: the IKE ciphers (about 2 KB with AES-GCM) are made again
+// from the keys for the next message. Most IKE SAs exchange a message a
+// minute or less, and there may be many thousands of them.
+func (sa *ikeSA) idleLocked() {
+	if sa.state == stateEstablished && sa.pending == nil && len(sa.queue) == 0 && sa.keys != nil {
+		sa.ciphers = nil
+	}
+}
+
+// forgetAuthLocked drops what only IKE_AUTH needed, once it is done: the
+// IKE_SA_INIT messages and nonces (RFC 7296 2.15), the cookie, the
+// candidate connections, the peer's signature hash algorithms and
+// SK_pi/SK_pr.
+func (sa *ikeSA) forgetAuthLocked() {
+	sa.initReq, sa.initResp, sa.ni, sa.nr, sa.cookie = nil, nil, nil, nil, nil
+	sa.candidates, sa.peerHashes = nil, nil
+	if k := sa.keys; k != nil {
+		clear(k.SKpi)
+		clear(k.SKpr)
+		k.SKpi, k.SKpr = nil, nil
+	}
+}
+
 // decrypt verifies and decrypts an SK or SKF message.
 func (sa *ikeSA) decrypt(pkt []byte, h wire.Header) ([]wire.Payload, error) {
 	msg, err := wire.Parse(pkt)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := sa.ciphersLocked()
 	if err != nil {
 		return nil, err
 	}
@@ -402,14 +498,17 @@ func (sa *ikeSA) decrypt(pkt []byte, h wire.Header) ([]wire.Payload, error) {
 	}
 	switch p := msg.Payloads[len(msg.Payloads)-1].(type) {
 	case *wire.Encrypted:
-		return wire.DecryptSK(pkt, msg, sa.in)
+		return wire.DecryptSK(pkt, msg, cs.in)
 	case *wire.EncryptedFragment:
 		_ = p
+		if sa.reasm == nil {
+			sa.reasm = new([2]wire.Reassembler)
+		}
 		r := &sa.reasm[0]
 		if h.IsResponse() {
 			r = &sa.reasm[1]
 		}
-		payloads, done, err := r.Add(pkt, msg, sa.in)
+		payloads, done, err := r.Add(pkt, msg, cs.in)
 		if err != nil {
 			return nil, err
 		}
@@ -475,6 +574,7 @@ func (sa *ikeSA) destroyLocked(why string) {
 	if sa.keys != nil {
 		sa.keys.Wipe()
 	}
+	sa.ciphers = nil
 	if sa.ke != nil {
 		sa.ke.Wipe()
 	}
