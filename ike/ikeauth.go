@@ -25,7 +25,11 @@ func idPayload(initiator bool, id auth.Identity) *wire.ID {
 	return &wire.ID{Initiator: initiator, IDType: wire.IDType(id.Type), Data: id.Data}
 }
 
-func idOf(p *wire.ID) auth.Identity { return auth.Identity{Type: uint8(p.IDType), Data: p.Data} }
+// idOf copies the identity out of the message, so that an SA that keeps it
+// does not keep the whole decrypted message alive.
+func idOf(p *wire.ID) auth.Identity {
+	return auth.Identity{Type: uint8(p.IDType), Data: append([]byte(nil), p.Data...)}
+}
 
 // localIdentity is the connection's own identity: the configured id, else
 // the certificate's subject, else the local address (swanctl's defaults).
