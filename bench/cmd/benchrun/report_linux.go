@@ -94,7 +94,7 @@ func renderTable(r *results) string {
 	}
 
 	if mi := r.Micro; mi != nil && len(mi.ESP) > 0 {
-		fmt.Fprintf(&b, "ESP seal/open vs the raw AEAD (go test -bench, median of 3), ns/op\n")
+		fmt.Fprintf(&b, "ESP seal/open vs the raw AEAD (go test -bench ...VsRaw, paired blocks, median of 3), ns/op\n")
 		fmt.Fprintf(&b, "%-17s %6s %9s %9s %6s %9s %9s %6s %7s\n", "suite", "bytes", "seal", "raw seal", "ratio", "open", "raw open", "ratio", "allocs")
 		for _, e := range mi.ESP {
 			fmt.Fprintf(&b, "%-17s %6d %9.0f %9.0f %6.2f %9.0f %9.0f %6.2f %3.0f/%-3.0f\n", e.Suite, e.Size, e.SealNs, e.RawSealNs, e.SealOverRaw, e.OpenNs, e.RawOpenNs, e.OpenOverRaw, e.SealAllocs, e.OpenAllocs)
