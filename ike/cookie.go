@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"net/netip"
 	"sync"
 	"time"
@@ -16,19 +17,43 @@ import (
 // Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), here an
 // HMAC-SHA-256 truncated to 16 bytes. The secret changes every few minutes;
 // the previous one stays valid so that a cookie in flight still works.
+// Making and checking a cookie allocates nothing: under a flood this is
+// what every request costs.
 type cookieJar struct {
-	mu      sync.RWMutex
-	version byte
-	cur     [32]byte
-	prev    [32]byte
-	rotated time.Time
+	mu        sync.RWMutex
+	version   byte
+	cur, prev *cookieSecret
+	rotated   time.Time
 }
+
+// cookieSecret is one secret and a pool of HMACs keyed with it.
+type cookieSecret struct {
+	macs sync.Pool // *cookieMACState
+}
+
+type cookieMACState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+// cookieLen is the size of our cookies: version byte and 16 bytes of MAC.
+const cookieLen = 17
+
+type cookie [cookieLen]byte
 
 const cookieRotate = 2 * time.Minute
 
+func newCookieSecret() *cookieSecret {
+	var key [32]byte
+	_, _ = rand.Read(key[:])
+	s := &cookieSecret{}
+	s.macs.New = func() any { return &cookieMACState{h: hmac.New(sha256.New, key[:])} }
+	return s
+}
+
 func (j *cookieJar) init() {
-	_, _ = rand.Read(j.cur[:])
-	_, _ = rand.Read(j.prev[:])
+	j.cur = newCookieSecret()
+	j.prev = newCookieSecret()
 	j.rotated = time.Now()
 }
 
@@ -39,51 +64,57 @@ func (j *cookieJar) maybeRotate(now time.Time) {
 		return
 	}
 	j.prev = j.cur
-	_, _ = rand.Read(j.cur[:])
+	j.cur = newCookieSecret()
 	j.version++
 	j.rotated = now
 }
 
-func cookieMAC(secret *[32]byte, version byte, ni []byte, ip netip.Addr, spi uint64) []byte {
-	mac := hmac.New(sha256.New, secret[:])
+func (s *cookieSecret) mac(version byte, ni []byte, ip netip.Addr, spi uint64) cookie {
+	st := s.macs.Get().(*cookieMACState)
+	st.h.Reset()
+	st.h.Write(ni)
 	b := ip.As16()
-	mac.Write(ni)
-	mac.Write(b[:])
-	var s [8]byte
-	binary.BigEndian.PutUint64(s[:], spi)
-	mac.Write(s[:])
-	out := make([]byte, 0, 17)
-	out = append(out, version)
-	return mac.Sum(out)[:17]
+	copy(st.sum[:16], b[:]) // through st, so that nothing escapes to the heap
+	binary.BigEndian.PutUint64(st.sum[16:24], spi)
+	st.h.Write(st.sum[:24])
+	sum := st.h.Sum(st.sum[:0])
+	var c cookie
+	c[0] = version
+	copy(c[1:], sum)
+	s.macs.Put(st)
+	return c
 }
 
-func (j *cookieJar) make(ni []byte, ip netip.Addr, spi uint64) []byte {
+func (j *cookieJar) make(ni []byte, ip netip.Addr, spi uint64) cookie {
 	j.mu.RLock()
 	defer j.mu.RUnlock()
-	return cookieMAC(&j.cur, j.version, ni, ip, spi)
+	return j.cur.mac(j.version, ni, ip, spi)
 }
 
 func (j *cookieJar) verify(c, ni []byte, ip netip.Addr, spi uint64) bool {
-	if len(c) != 17 {
+	if len(c) != cookieLen {
 		return false
 	}
 	j.mu.RLock()
 	defer j.mu.RUnlock()
+	var want cookie
 	switch c[0] {
 	case j.version:
-		return hmac.Equal(c, cookieMAC(&j.cur, j.version, ni, ip, spi))
+		want = j.cur.mac(j.version, ni, ip, spi)
 	case j.version - 1:
-		return hmac.Equal(c, cookieMAC(&j.prev, j.version-1, ni, ip, spi))
+		want = j.prev.mac(j.version-1, ni, ip, spi)
+	default:
+		return false
 	}
-	return false
+	return hmac.Equal(c, want[:])
 }
 
 // candidates returns the cookies made for ni, ip and spi with the current
 // and the previous secret: one of them is what the initiator got.
-func (j *cookieJar) candidates(ni []byte, ip netip.Addr, spi uint64) [2][]byte {
+func (j *cookieJar) candidates(ni []byte, ip netip.Addr, spi uint64) [2]cookie {
 	j.mu.RLock()
 	defer j.mu.RUnlock()
-	return [2][]byte{cookieMAC(&j.cur, j.version, ni, ip, spi), cookieMAC(&j.prev, j.version-1, ni, ip, spi)}
+	return [2]cookie{j.cur.mac(j.version, ni, ip, spi), j.prev.mac(j.version-1, ni, ip, spi)}
 }
 
 // cookieVariants returns the other forms an IKE_SA_INIT request may have
@@ -118,7 +149,7 @@ func (m *Manager) cookieVariants(req, ni []byte, ip netip.Addr, spi uint64) [][]
 		v = append(v, req[:wire.HeaderLen]...)
 		v = append(v, byte(first), 0, byte(plen>>8), byte(plen), 0, 0)
 		v = binary.BigEndian.AppendUint16(v, uint16(wire.NotifyCookie))
-		v = append(v, c...)
+		v = append(v, c[:]...)
 		v = append(v, req[wire.HeaderLen:]...)
 		v[16] = byte(wire.PayloadNotify)
 		binary.BigEndian.PutUint32(v[24:], uint32(len(v)))

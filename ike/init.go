@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -429,6 +430,27 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 	if closed {
 		return
 	}
+	// What the cookie decision needs, found without parsing (and so
+	// without garbage): a flood is answered from here.
+	nonce, gotCookie, ok := scanInitRequest(d.pkt)
+	if !ok || len(nonce) < 16 || len(nonce) > 256 {
+		m.stats.invalid.Add(1)
+		return
+	}
+	// RFC 7296 2.6: under load, demand a cookie before keeping any state.
+	limit := m.cfg.IKE.HalfOpenLimit
+	if limit > 0 && int(m.halfOpenCount.Load()) >= limit {
+		m.stats.dropped.Add(1)
+		return
+	}
+	// cookie_threshold 0 means always (docs/config.md).
+	if th := m.cfg.IKE.CookieThreshold; int(m.halfOpenCount.Load()) >= th {
+		if gotCookie == nil || !m.cookies.verify(gotCookie, nonce, d.remote.Addr(), h.SPIi) {
+			m.stats.cookiesSent.Add(1)
+			m.sendCookie(d, h, m.cookies.make(nonce, d.remote.Addr(), h.SPIi))
+			return
+		}
+	}
 	msg, err := wire.Parse(d.pkt)
 	if err != nil {
 		m.stats.invalid.Add(1)
@@ -441,21 +463,6 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 	if saPl == nil || kePl == nil || nPl == nil || len(nPl.Data) < 16 || len(nPl.Data) > 256 {
 		m.stats.invalid.Add(1)
 		return
-	}
-	// RFC 7296 2.6: under load, demand a cookie before keeping any state.
-	limit := m.cfg.IKE.HalfOpenLimit
-	if limit > 0 && int(m.halfOpenCount.Load()) >= limit {
-		m.stats.dropped.Add(1)
-		return
-	}
-	// cookie_threshold 0 means always (docs/config.md).
-	if th := m.cfg.IKE.CookieThreshold; int(m.halfOpenCount.Load()) >= th {
-		want := m.cookies.make(nPl.Data, d.remote.Addr(), h.SPIi)
-		if n := findNotify(ps, wire.NotifyCookie); n == nil || !m.cookies.verify(n.Data, nPl.Data, d.remote.Addr(), h.SPIi) {
-			m.stats.cookiesSent.Add(1)
-			m.sendStateless(d, h, notifyData(wire.NotifyCookie, want))
-			return
-		}
 	}
 	offered := make([]crypto.Proposal, 0, len(saPl.Proposals))
 	for _, p := range saPl.Proposals {
@@ -518,7 +525,7 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 	sa.spiR = newIKESPI()
 	sa.ni = append([]byte(nil), nPl.Data...)
 	sa.nr = newNonce()
-	sa.initReq = d.pkt
+	sa.initReq = append([]byte(nil), d.pkt...) // d.pkt goes back to its pool
 	sa.natt = d.natt
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
@@ -579,6 +586,69 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 			sa.remote = netip.AddrPortFrom(sa.remote.Addr(), peerNATTPort(sa.remote.Port(), m.cfg.IKE))
 		}
 	}
+	m.tx.SendIKE(pkt, d.local, d.remote, d.natt)
+}
+
+// scanInitRequest walks the payloads of an IKE_SA_INIT request without
+// parsing them: ok when the chain is well formed and has SA, KE and Nonce
+// payloads; nonce is the Nonce's data and cookie the data of the first
+// COOKIE notify (nil without one), both slices of pkt.
+func scanInitRequest(pkt []byte) (nonce, cookie []byte, ok bool) {
+	var hasSA, hasKE bool
+	next := wire.PayloadType(pkt[16])
+	off := wire.HeaderLen
+	for next != wire.PayloadNone {
+		if off+wire.GenericHeaderLen > len(pkt) {
+			return nil, nil, false
+		}
+		plen := int(binary.BigEndian.Uint16(pkt[off+2:]))
+		if plen < wire.GenericHeaderLen || off+plen > len(pkt) {
+			return nil, nil, false
+		}
+		body := pkt[off+wire.GenericHeaderLen : off+plen]
+		switch next {
+		case wire.PayloadSA:
+			hasSA = true
+		case wire.PayloadKE:
+			hasKE = true
+		case wire.PayloadNonce:
+			nonce = body
+		case wire.PayloadNotify:
+			if len(body) >= 4 && cookie == nil && wire.NotifyType(binary.BigEndian.Uint16(body[2:])) == wire.NotifyCookie {
+				if spi := int(body[1]); 4+spi <= len(body) {
+					cookie = body[4+spi:]
+				}
+			}
+		}
+		next = wire.PayloadType(pkt[off])
+		off += plen
+	}
+	return nonce, cookie, hasSA && hasKE && nonce != nil
+}
+
+// sendCookie answers an IKE_SA_INIT request with a COOKIE notify (RFC 7296
+// 2.6) and keeps no state. The answer is written over the request, which
+// is not needed any more, so that a flood makes no garbage.
+func (m *Manager) sendCookie(d datagram, h wire.Header, c cookie) {
+	const n = wire.HeaderLen + 8 + cookieLen
+	if len(d.pkt) < n {
+		return
+	}
+	pkt := d.pkt[:n]
+	binary.BigEndian.PutUint64(pkt[0:], h.SPIi)
+	binary.BigEndian.PutUint64(pkt[8:], 0)
+	pkt[16] = byte(wire.PayloadNotify)
+	pkt[17] = 2 << 4
+	pkt[18] = byte(wire.ExchangeIKESAInit)
+	pkt[19] = byte(wire.FlagResponse)
+	binary.BigEndian.PutUint32(pkt[20:], 0)
+	binary.BigEndian.PutUint32(pkt[24:], n)
+	p := pkt[wire.HeaderLen:]
+	p[0], p[1] = byte(wire.PayloadNone), 0
+	binary.BigEndian.PutUint16(p[2:], 8+cookieLen)
+	p[4], p[5] = 0, 0 // protocol ID and SPI size
+	binary.BigEndian.PutUint16(p[6:], uint16(wire.NotifyCookie))
+	copy(p[8:], c[:])
 	m.tx.SendIKE(pkt, d.local, d.remote, d.natt)
 }
 

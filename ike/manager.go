@@ -51,8 +51,12 @@ type Manager struct {
 
 	inbox     []chan datagram // one per worker; an IKE SA's datagrams always go to the same one
 	initInbox chan datagram   // IKE_SA_INIT requests without a cookie, served after the inboxes
-	closing   chan struct{}
-	wg        sync.WaitGroup
+	// Bytes queued in the inboxes and in initInbox: the bounds that hold
+	// whatever the size of the datagrams (maxInboxBytes, maxFreshBytes).
+	inboxBytes, freshBytes atomic.Int64
+	freshBufs              chan []byte // free buffers for fresh IKE_SA_INIT requests
+	closing                chan struct{}
+	wg                     sync.WaitGroup
 
 	mu       sync.Mutex        // guards the tables below
 	sas      map[uint64]*ikeSA // by local SPI
@@ -94,7 +98,19 @@ type datagram struct {
 	pkt           []byte
 	remote, local netip.AddrPort
 	natt          bool
+	fresh         bool // queued in initInbox, pkt from freshBufs when cap(pkt) == freshBufSize
 }
+
+// Bounds of what received datagrams may hold while they wait for a
+// worker. A flood of IKE_SA_INIT requests fills maxFreshBytes and is
+// dropped beyond (the initiators retransmit); the buffers of the fresh
+// requests are reused, so that a flood answered with cookies makes no
+// garbage.
+const (
+	maxInboxBytes = 4 << 20 // all per-worker inboxes together
+	maxFreshBytes = 1 << 20 // initInbox
+	freshBufSize  = 2048    // an IKE_SA_INIT request larger than this gets a buffer of its own
+)
 
 type trap struct {
 	conn    *config.Connection
@@ -139,7 +155,8 @@ func New(o Options) (*Manager, error) {
 	for i := range m.inbox {
 		m.inbox[i] = make(chan datagram, 1024)
 	}
-	m.initInbox = make(chan datagram, 1024)
+	m.initInbox = make(chan datagram, maxFreshBytes/freshBufSize)
+	m.freshBufs = make(chan []byte, maxFreshBytes/freshBufSize)
 	m.nextPolicyID.Store(1 << 20) // manual policies use small IDs
 	m.pools = map[string]*addrPool{}
 	m.poolCfg = map[string]*poolConfig{}
@@ -186,18 +203,59 @@ func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt 
 		m.stats.invalid.Add(1)
 		return
 	}
-	d := datagram{pkt: append([]byte(nil), pkt...), remote: remote, local: local, natt: natt}
-	q := m.inbox[m.worker(pkt)]
+	d := datagram{remote: remote, local: local, natt: natt}
+	q, bytes, limit := m.inbox[m.worker(pkt)], &m.inboxBytes, int64(maxInboxBytes)
 	if isFreshInit(pkt) {
 		// A flood of IKE_SA_INIT requests without a cookie fills only
 		// this queue; messages of existing IKE SAs and requests that
 		// bring a cookie go ahead of it (RFC 7296 2.6).
-		q = m.initInbox
+		q, bytes, limit = m.initInbox, &m.freshBytes, maxFreshBytes
+		d.fresh = true
+	}
+	size := int64(max(len(pkt), freshBufSize))
+	if bytes.Add(size) > limit {
+		bytes.Add(-size)
+		m.stats.inboxFull.Add(1)
+		return
+	}
+	if d.fresh && len(pkt) <= freshBufSize {
+		select {
+		case b := <-m.freshBufs:
+			d.pkt = append(b[:0], pkt...)
+		default:
+			d.pkt = append(make([]byte, 0, freshBufSize), pkt...)
+		}
+	} else {
+		d.pkt = append([]byte(nil), pkt...)
 	}
 	select {
 	case q <- d:
 	default:
+		bytes.Add(-size)
+		m.release(d)
 		m.stats.inboxFull.Add(1)
+	}
+}
+
+// done is called when a worker has processed d: its bytes leave the
+// bound, and a fresh request's buffer goes back to the pool. Nothing may
+// keep d.pkt of a fresh request (respondInit copies what it keeps).
+func (m *Manager) done(d datagram) {
+	size := int64(max(len(d.pkt), freshBufSize))
+	if d.fresh {
+		m.freshBytes.Add(-size)
+	} else {
+		m.inboxBytes.Add(-size)
+	}
+	m.release(d)
+}
+
+func (m *Manager) release(d datagram) {
+	if d.fresh && cap(d.pkt) == freshBufSize {
+		select {
+		case m.freshBufs <- d.pkt[:0]:
+		default:
+		}
 	}
 }
 
@@ -229,14 +287,17 @@ func (m *Manager) routineWorker(inbox chan datagram) {
 		select {
 		case d := <-inbox:
 			m.process(d)
+			m.done(d)
 			continue
 		default:
 		}
 		select {
 		case d := <-inbox:
 			m.process(d)
+			m.done(d)
 		case d := <-m.initInbox:
 			m.process(d)
+			m.done(d)
 		case <-m.closing:
 			return
 		}
