@@ -86,9 +86,10 @@ func renderTable(r *results) string {
 
 	if len(r.DBScale) > 0 {
 		fmt.Fprintf(&b, "SPD/SAD with N Child SAs (policy + inbound + outbound AES-GCM SA each)\n")
-		fmt.Fprintf(&b, "%8s %12s %12s %14s %14s %14s %7s\n", "N", "RSS KiB", "B/Child SA", "SPD lookup ns", "SAD in ns", "SAD out ns", "allocs")
+		fmt.Fprintf(&b, "(x10: cost over a 10-SA DB in the same process, alternating blocks)\n")
+		fmt.Fprintf(&b, "%8s %12s %12s %14s %6s %10s %6s %10s %6s %7s\n", "N", "RSS KiB", "B/Child SA", "SPD lookup ns", "x10", "SAD in ns", "x10", "SAD out ns", "x10", "allocs")
 		for _, d := range r.DBScale {
-			fmt.Fprintf(&b, "%8d %12d %12.0f %14.1f %14.1f %14.1f %7d\n", d.ChildSAs, d.RSSKiB, d.BytesPerChildSA, d.SPDLookupNs, d.SADInboundNs, d.SADOutboundNs, d.Allocs)
+			fmt.Fprintf(&b, "%8d %12d %12.0f %14.1f %6.2f %10.1f %6.2f %10.1f %6.2f %7d\n", d.ChildSAs, d.RSSKiB, d.BytesPerChildSA, d.SPDLookupNs, d.SPDOver10, d.SADInboundNs, d.SADInOver10, d.SADOutboundNs, d.SADOutOver10, d.Allocs)
 		}
 		b.WriteString("\n")
 	}
@@ -177,8 +178,12 @@ func targets(r *results) string {
 	if len(r.DBScale) == 3 {
 		s, l := r.DBScale[0], r.DBScale[2]
 		rs, ri := ratio(l.SPDLookupNs, s.SPDLookupNs), ratio(l.SADInboundNs, s.SADInboundNs)
-		check("SPD lookup, 4096 flows over all SAs: 100 000 <= 1.5x 10", rs <= 1.5, rs > 0, fmt.Sprintf("%.1f vs %.1f ns (%.2f)", l.SPDLookupNs, s.SPDLookupNs, rs))
-		check("SAD inbound, 4096 SPIs over all SAs: 100 000 <= 1.5x 10", ri <= 1.5, ri > 0, fmt.Sprintf("%.1f vs %.1f ns (%.2f)", l.SADInboundNs, s.SADInboundNs, ri))
+		how := "separate processes"
+		if l.SPDOver10 > 0 && l.SADInOver10 > 0 {
+			rs, ri, how = l.SPDOver10, l.SADInOver10, "paired in one process"
+		}
+		check("SPD lookup, 4096 flows over all SAs: 100 000 <= 1.5x 10", rs <= 1.5, rs > 0, fmt.Sprintf("%.1f vs %.1f ns; %.2f %s", l.SPDLookupNs, s.SPDLookupNs, rs, how))
+		check("SAD inbound, 4096 SPIs over all SAs: 100 000 <= 1.5x 10", ri <= 1.5, ri > 0, fmt.Sprintf("%.1f vs %.1f ns; %.2f %s", l.SADInboundNs, s.SADInboundNs, ri, how))
 	}
 	if mi := r.Micro; mi != nil {
 		for _, k := range []struct {
