@@ -54,5 +54,14 @@
 // # Namespaces and other systems
 //
 // On Linux every function acts on the network namespace of the calling OS
-// thread. On other systems Apply returns ErrUnsupported.
+// thread.
+//
+// On macOS and Windows, which have one routing table, a full tunnel is two
+// /1 routes per family plus a host route to each Exclude address through the
+// gateway it used before Apply; addresses and routes are set with ifconfig
+// and route(8), or netsh; DNS with scutil (a dynamic store service of its
+// own), or the device's DNS servers and Name Resolution Policy Table rules.
+// Which commands run is decided by functions without build tags (sysPlan,
+// sysDo, sysUndo), so that it is tested on every system. On other systems
+// Apply returns ErrUnsupported.
 package netcfg

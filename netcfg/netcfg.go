@@ -39,7 +39,7 @@ const (
 
 var (
 	// ErrUnsupported is returned by Apply on systems without an
-	// implementation.
+	// implementation (other than Linux, macOS and Windows).
 	ErrUnsupported = errors.New("netcfg: not supported on this OS yet")
 	// ErrStateExists is returned by Apply when the state file exists: an
 	// earlier run did not undo its changes, and Recover must run first.
@@ -113,6 +113,7 @@ type Config struct {
 type Applied struct {
 	stateFile string
 	log       *slog.Logger
+	sys       *sysHost // macOS and Windows; nil on Linux
 
 	mu sync.Mutex
 	st *state // nil once everything is undone

@@ -14,6 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// hostSys: Linux changes are made through netlink, not sysApply.
+var hostSys *sysHost
+
 // Apply configures the host for c: interface up, addresses, the tunnel
 // routes and throw routes in c.Table, the rules that consult it (see the
 // package documentation), then DNS. Each change is recorded in c.StateFile

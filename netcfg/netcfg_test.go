@@ -244,6 +244,10 @@ func FuzzDecodeState(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add([]byte(`{"version":1,"interface":"esptun0","ifindex":3,"resolved":{"ifindex":3,"interface":"esptun0"}}`))
+	f.Add([]byte(`{"version":1,"os":"darwin","interface":"utun4","ifindex":12,"changes":[{"kind":"peer_route","dst":"203.0.113.7/32","via":"en0"},` +
+		`{"kind":"dns","service":"esptun.utun4.221","servers":["10.99.0.53"],"domains":["corp.example"]}]}`))
+	f.Add([]byte(`{"version":1,"os":"windows","interface":"esptun0","ifindex":31,"changes":[{"kind":"route","dst":"0.0.0.0/1"},` +
+		`{"kind":"nrpt","service":"esptun.esptun0.221","servers":["10.99.0.53"],"domains":["."]}]}`))
 	f.Add([]byte(`{"version":1,"interface":"esptun0","ifindex":3,"resolv_conf":{"path":"/etc/resolv.conf","existed":true,"symlink":"../run/systemd/resolve/stub-resolv.conf","written":"` + strings.Repeat("ab", 32) + `"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)

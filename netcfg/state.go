@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/esptun/esptun/internal/sysnet"
 )
 
 // stateVersion is the "version" of the state file written by this code.
@@ -23,7 +25,11 @@ const stateVersion = 1
 // crash it may name a change that never happened: undoing such an entry
 // finds nothing to remove and succeeds.
 type state struct {
-	Version   int    `json:"version"`
+	Version int `json:"version"`
+	// OS is "darwin" or "windows" for a state of sysApply, whose changes
+	// are in Changes; empty on Linux, whose changes are in the fields
+	// below.
+	OS        string `json:"os,omitempty"`
 	Interface string `json:"interface"`
 	Index     int    `json:"ifindex"`
 	// LinkUp: Apply set the interface up.
@@ -33,6 +39,8 @@ type state struct {
 	Rules      []ruleState      `json:"rules,omitempty"`
 	Resolved   *resolvedState   `json:"resolved,omitempty"`
 	ResolvConf *resolvConfState `json:"resolv_conf,omitempty"`
+	// Changes are the changes on macOS and Windows, in the order made.
+	Changes []sysChange `json:"changes,omitempty"`
 }
 
 // routeState is a route into the TUN, or a throw route, in Table.
@@ -130,6 +138,26 @@ func (st *state) check() error {
 		if !filepath.IsAbs(r.Path) || r.Mode&^fs.ModePerm != 0 || len(r.Written) != 64 {
 			return errors.New("netcfg: state file: invalid resolv.conf record")
 		}
+	}
+	switch st.OS {
+	case "":
+		if len(st.Changes) > 0 {
+			return errors.New("netcfg: state file: changes without an OS")
+		}
+	case osDarwin, osWindows:
+		if !sysnet.ValidIfName(st.Interface) {
+			return fmt.Errorf("netcfg: state file: bad interface %q", st.Interface)
+		}
+		if st.LinkUp || len(st.Addresses)+len(st.Routes)+len(st.Rules) > 0 || st.Resolved != nil || st.ResolvConf != nil {
+			return fmt.Errorf("netcfg: state file: Linux changes in a state of %s", st.OS)
+		}
+		for _, ch := range st.Changes {
+			if err := ch.check(st.OS); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("netcfg: state file: unknown OS %q", st.OS)
 	}
 	return nil
 }
@@ -244,6 +272,15 @@ func (a *Applied) undoLocked() error {
 			a.log.Warn("netcfg: could not update the state file", "err", err)
 		}
 	}
+	for i := len(st.Changes) - 1; i >= 0; i-- {
+		ch := st.Changes[i]
+		if err := a.undoSys(ch); err != nil {
+			errs = append(errs, fmt.Errorf("netcfg: undo %s %v: %w", ch.Kind, ch.Dst, err))
+			continue
+		}
+		st.Changes = slices.Delete(st.Changes, i, i+1)
+		done()
+	}
 	if rc := st.ResolvConf; rc != nil {
 		if err := restoreResolvConf(rc, a.log); err != nil {
 			errs = append(errs, err)
@@ -312,6 +349,11 @@ func (a *Applied) undoLocked() error {
 // device: addresses recorded for an interface of the same name are removed
 // from whatever device has that name now.
 func Recover(stateFile string, log *slog.Logger) error {
+	return recoverWith(stateFile, log, hostSys)
+}
+
+// recoverWith is Recover with the macOS or Windows host h (nil elsewhere).
+func recoverWith(stateFile string, log *slog.Logger, h *sysHost) error {
 	log = discardIfNil(log)
 	f, err := os.Open(stateFile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -334,7 +376,8 @@ func Recover(stateFile string, log *slog.Logger) error {
 	}
 	log.Info("netcfg: undoing the host configuration an earlier run left", "state", stateFile,
 		"interface", st.Interface, "addresses", len(st.Addresses), "routes", len(st.Routes),
-		"rules", len(st.Rules), "resolved", st.Resolved != nil, "resolv.conf", st.ResolvConf != nil)
-	a := &Applied{stateFile: stateFile, log: log, st: st}
+		"rules", len(st.Rules), "resolved", st.Resolved != nil, "resolv.conf", st.ResolvConf != nil,
+		"changes", len(st.Changes))
+	a := &Applied{stateFile: stateFile, log: log, sys: h, st: st}
 	return a.Undo()
 }

@@ -18,8 +18,11 @@ import (
 // so that the next start undoes what a crash left behind.
 type vipHost struct {
 	tun string
-	dir string
-	log *slog.Logger
+	// name is the configured TUN name, which names the state files: on
+	// macOS the device's own name (utunN) may differ from run to run.
+	name string
+	dir  string
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	applied map[string]*netcfg.Applied
@@ -27,7 +30,7 @@ type vipHost struct {
 }
 
 func newVIPHost(cfg *config.Config, tun string, log *slog.Logger) *vipHost {
-	h := &vipHost{tun: tun, dir: filepath.Dir(cfg.Daemon.ControlSocket), log: log,
+	h := &vipHost{tun: tun, name: cfg.Tun.Name, dir: filepath.Dir(cfg.Daemon.ControlSocket), log: log,
 		applied: map[string]*netcfg.Applied{}, index: map[string]int{}}
 	for i, c := range cfg.Connections {
 		if len(c.VIPs) > 0 {
@@ -38,7 +41,11 @@ func newVIPHost(cfg *config.Config, tun string, log *slog.Logger) *vipHost {
 }
 
 func (h *vipHost) stateFile(conn string) string {
-	return filepath.Join(h.dir, fmt.Sprintf("%s.%s.netcfg.json", h.tun, conn))
+	name := h.name
+	if name == "" {
+		name = h.tun
+	}
+	return filepath.Join(h.dir, fmt.Sprintf("%s.%s.netcfg.json", name, conn))
 }
 
 // recover undoes what an earlier run that crashed left on the host.

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !darwin && !windows
 
 package tunnel
 
@@ -16,11 +16,11 @@ func createTUN(name string, mtu int, offload bool) (tun.Device, error) {
 
 type osConfig struct{}
 
-// configureOS is not yet implemented outside Linux: a configuration that asks
+// configureOS is implemented for Linux, macOS and Windows: a configuration that asks
 // for addresses or routes fails clearly rather than running half set up.
 func configureOS(name string, mtu int, addrs, routes []netip.Prefix, peers []netip.Addr, log *slog.Logger) (*osConfig, error) {
 	if len(addrs) > 0 || len(routes) > 0 {
-		return nil, errors.New("setting TUN addresses and routes is only implemented on Linux; set [tun] addresses = [] and install_routes = false and configure the interface by hand")
+		return nil, errors.New("setting TUN addresses and routes is implemented on Linux, macOS and Windows only; set [tun] addresses = [] and install_routes = false and configure the interface by hand")
 	}
 	return &osConfig{}, nil
 }
