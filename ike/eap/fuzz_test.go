@@ -209,6 +209,22 @@ func FuzzTLSClientHandle(f *testing.F) {
 func FuzzTLSFramer(f *testing.F) {
 	f.Add([]byte{tlsFlagL | tlsFlagM, 0, 0, 0, 3, 1}, []byte{0, 2, 3})
 	f.Add([]byte{tlsFlagL, 0, 0, 0, 1, 9}, []byte{})
+	// Consecutive EAP-TLS Type-Data of real conversations, fragmented at
+	// 200 octets: the first fragments of a flight and the ones after.
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		reqs, resps := tlsFixtures(f, v)
+		for _, conv := range [][]byte{reqs, resps} {
+			var frags [][]byte
+			for _, p := range splitPackets(conv, 1000) {
+				if len(p) > 5 && Type(p[4]) == TypeTLS {
+					frags = append(frags, p[5:])
+				}
+			}
+			for i := 0; i+1 < len(frags); i++ {
+				f.Add(frags[i], frags[i+1])
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		var fr tlsFramer
 		for _, x := range [][]byte{a, b, a} {
