@@ -15,12 +15,12 @@ const aeadIVLen = 8
 // take key||4-byte salt, carry an 8-byte explicit IV, form the nonce as
 // salt||IV and authenticate SPI||seq as AAD.
 type espAEAD struct {
-	suite ESPSuite
+	suite *ESPSuite   // the registry's; never changed
 	aead  cipher.AEAD // safe for concurrent use: it holds only the key schedule
 	salt  [4]byte
 }
 
-func newESPAEAD(suite ESPSuite, key []byte) (*espAEAD, error) {
+func newESPAEAD(suite *ESPSuite, key []byte) (*espAEAD, error) {
 	encKey, salt := key[:len(key)-4], key[len(key)-4:]
 	var (
 		aead cipher.AEAD
@@ -43,7 +43,7 @@ func newESPAEAD(suite ESPSuite, key []byte) (*espAEAD, error) {
 	return c, nil
 }
 
-func (c *espAEAD) Suite() ESPSuite { return c.suite }
+func (c *espAEAD) Suite() ESPSuite { return *c.suite }
 
 // Seal uses the 64-bit sequence number as the explicit IV. RFC 4106 3.1 and
 // RFC 7634 2 require only that an IV never repeat under one key, and the

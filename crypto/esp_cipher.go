@@ -15,18 +15,20 @@ func NewESPCipher(suite ESPSuite, key []byte) (ESPCipher, error) {
 	if len(key) != suite.KeyLen() {
 		return nil, fmt.Errorf("crypto: ESP suite %s takes %d bytes of key, got %d", suite.Name, suite.KeyLen(), len(key))
 	}
-	known := false
-	for _, s := range espSuites {
-		if s == suite {
-			known = true
+	// Ciphers point at the registry's copy of their suite rather than
+	// carrying one (88 bytes each, two per Child SA).
+	var reg *ESPSuite
+	for i := range espSuites {
+		if espSuites[i] == suite {
+			reg = &espSuites[i]
 			break
 		}
 	}
-	if !known {
+	if reg == nil {
 		return nil, fmt.Errorf("crypto: ESP suite %q is not one of ESPSuites()", suite.Name)
 	}
 	if suite.AEAD {
-		return newESPAEAD(suite, key)
+		return newESPAEAD(reg, key)
 	}
-	return newESPHMAC(suite, key)
+	return newESPHMAC(reg, key)
 }

@@ -30,7 +30,7 @@ type cbcMode interface {
 // hash.Hash and CBC modes are stateful, so each lives in a per-cipher
 // sync.Pool: steady state takes one of each per packet and allocates nothing.
 type espHMAC struct {
-	suite    ESPSuite
+	suite    *ESPSuite
 	integKey []byte
 	newHash  func() hash.Hash
 	macs     sync.Pool // of hash.Hash: HMAC keyed with integKey
@@ -42,7 +42,7 @@ type espHMAC struct {
 	decs    sync.Pool    // of cbcMode
 }
 
-func newESPHMAC(suite ESPSuite, key []byte) (*espHMAC, error) {
+func newESPHMAC(suite *ESPSuite, key []byte) (*espHMAC, error) {
 	encKey, integKey := key[:suite.EncKeyLen], key[suite.EncKeyLen:]
 	c := &espHMAC{suite: suite, integKey: append([]byte(nil), integKey...)}
 	switch suite.Integ {
@@ -87,7 +87,7 @@ func newESPHMAC(suite ESPSuite, key []byte) (*espHMAC, error) {
 	return c, nil
 }
 
-func (c *espHMAC) Suite() ESPSuite { return c.suite }
+func (c *espHMAC) Suite() ESPSuite { return *c.suite }
 
 func (c *espHMAC) Seal(pkt []byte, seq uint64, esn bool, s *Scratch) []byte {
 	ivLen, icvLen := c.suite.IVLen, c.suite.ICVLen
