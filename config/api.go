@@ -35,7 +35,7 @@ type Daemon struct {
 	ControlSocket string // default "/run/esptun/esptun.sock"
 	LogLevel      string // debug | info | warn | error; default info
 	LogFormat     string // text | json; default text
-	Workers       int    // crypto workers; 0 = GOMAXPROCS
+	Workers       int    // crypto workers; 0 = automatic (tunnel.Options.Workers)
 }
 
 // Tun is the [tun] section.

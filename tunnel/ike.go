@@ -152,8 +152,7 @@ func (t *Tunnel) Flush(policyID uint32) {
 		b.sizes[i] = copy(b.bufs[i][tunReadOffset:], p)
 		b.n = i + 1
 	}
-	t.classifyOutbound(b)
-	t.dispatch(b, t.outQ, t.flushWS)
+	t.processOutbound(b, t.flushWS, &t.flushTally)
 }
 
 // peerMoved reports a NAT rebinding seen on authenticated ESP.

@@ -11,7 +11,8 @@ import (
 )
 
 // routineReceive reads datagrams from one socket in batches, demultiplexes
-// them (RFC 3948 2.2) and hands ESP packets on.
+// them (RFC 3948 2.2) and takes the ESP packets all the way to the TUN
+// device.
 func (t *Tunnel) routineReceive(c batchConn) {
 	defer t.readers.Done()
 	ws := newWorkerState()
@@ -34,9 +35,26 @@ func (t *Tunnel) routineReceive(c batchConn) {
 			continue
 		}
 		b.n = n
-		t.classifyInbound(b, c)
-		t.dispatch(b, t.inQ, ws)
+		t.processInbound(b, c, ws)
 	}
+}
+
+// processInbound classifies and opens b, then finishes it in order and
+// writes it to the TUN device, and returns it to its pool. As on the way
+// out, the batch never leaves the calling goroutine.
+func (t *Tunnel) processInbound(b *batch, c batchConn, ws *workerState) {
+	t.classifyInbound(b, c)
+	t.crypt(b, ws)
+	t.finishMu.Lock()
+	t.finishInbound(b, &t.fin)
+	if len(b.out) > 0 {
+		if _, err := t.tun.Write(b.out, tunWriteOffset); err != nil {
+			t.tunErrors.Add(1)
+		}
+	}
+	t.fin.tally.flush()
+	t.finishMu.Unlock()
+	t.putBatch(b)
 }
 
 // classifyInbound sorts out keepalives and IKE datagrams, finds the SA of
@@ -136,27 +154,8 @@ func (t *Tunnel) openRange(b *batch, lo, hi int, w *workerState) {
 	}
 }
 
-// routineWriteTUN finishes inbound batches in arrival order: the replay
-// window is updated only now that the ICV verified (RFC 4303 3.4.3), the
-// inner packet must match its SA's selectors (RFC 4301 5.2), and what passes
-// is written to the TUN device in one batch.
-func (t *Tunnel) routineWriteTUN() {
-	defer t.wg.Done()
-	var f finisher
-	for b := range t.inQ {
-		<-b.done
-		t.finishInbound(b, &f)
-		if len(b.out) > 0 {
-			if _, err := t.tun.Write(b.out, tunWriteOffset); err != nil {
-				t.tunErrors.Add(1)
-			}
-		}
-		f.tally.flush()
-		t.putBatch(b)
-	}
-}
-
-// finisher is the TUN writer's scratch space.
+// finisher is the scratch space of the in-order stage (guarded by
+// finishMu).
 type finisher struct {
 	lastPeer netip.AddrPort
 	tally    saTally
@@ -166,7 +165,8 @@ type finisher struct {
 
 // finishInbound applies the in-order checks to a decrypted batch and
 // collects the inner packets that pass in b.out, each with tunWriteOffset
-// bytes of room in front.
+// bytes of room in front. The caller holds finishMu: RFC 4303 3.4.3 replay
+// windows are updated by one goroutine at a time.
 func (t *Tunnel) finishInbound(b *batch, f *finisher) {
 	b.out = b.out[:0]
 	for i := 0; i < b.n; i++ {

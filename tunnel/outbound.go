@@ -20,12 +20,12 @@ type workerState struct {
 
 func newWorkerState() *workerState { return new(workerState) }
 
-// routineReadTUN reads outbound packets from the TUN device in batches,
-// classifies them and hands them on. It is the only producer of outbound
-// batches.
+// routineReadTUN reads outbound packets from the TUN device in batches and
+// takes each batch all the way to the socket.
 func (t *Tunnel) routineReadTUN() {
 	defer t.readers.Done()
 	ws := newWorkerState()
+	var tally saTally
 	for {
 		b := t.getBatch(t.outPool)
 		if b == nil {
@@ -51,9 +51,21 @@ func (t *Tunnel) routineReadTUN() {
 			continue
 		}
 		b.n = n
-		t.classifyOutbound(b)
-		t.dispatch(b, t.outQ, ws)
+		t.processOutbound(b, ws, &tally)
 	}
+}
+
+// processOutbound classifies, seals and sends b, then returns it to its
+// pool. The batch stays with the calling goroutine from the read to the
+// send: no hand-over, no wake-up, and packets leave in the order they were
+// read.
+func (t *Tunnel) processOutbound(b *batch, ws *workerState, tally *saTally) {
+	t.classifyOutbound(b)
+	t.crypt(b, ws)
+	t.sendMu.Lock()
+	t.send(b, tally)
+	t.sendMu.Unlock()
+	t.putBatch(b)
 }
 
 // classifyOutbound looks up the policy and SA of every packet of b and
@@ -178,47 +190,41 @@ func (t *Tunnel) sealRange(b *batch, lo, hi int, w *workerState) {
 	w.params = esp.SealParams{}
 }
 
-// routineSend sends sealed batches in the order they were read, grouping
-// runs of packets to the same peer into one batched write (and, on Linux,
-// into UDP GSO super-datagrams).
-func (t *Tunnel) routineSend() {
-	defer t.wg.Done()
-	var tally saTally
-	for b := range t.outQ {
-		<-b.done
-		for i := 0; i < b.n; {
-			if b.verdict[i] != verdictOK {
-				if b.verdict[i] < sad.NumDropReasons && b.sas[i] != nil {
-					b.sas[i].Drop(b.verdict[i], 1)
-				}
-				i++
-				continue
+// send sends the sealed packets of b, grouping runs of packets to the same
+// peer into one batched write (and, on Linux, into UDP GSO
+// super-datagrams), and counts the dropped ones. The caller holds sendMu.
+func (t *Tunnel) send(b *batch, tally *saTally) {
+	for i := 0; i < b.n; {
+		if b.verdict[i] != verdictOK {
+			if b.verdict[i] < sad.NumDropReasons && b.sas[i] != nil {
+				b.sas[i].Drop(b.verdict[i], 1)
 			}
-			sa := b.sas[i]
-			peer := sa.Peer()
-			c := t.connFor(sa, peer)
-			b.out = b.out[:0]
-			j := i
-			for ; j < b.n; j++ {
-				if b.verdict[j] != verdictOK {
-					break
-				}
-				if b.sas[j] != sa && (b.sas[j].Peer() != peer || t.connFor(b.sas[j], peer) != c) {
-					break
-				}
-				b.out = append(b.out, b.pkts[j])
-				tally.add(b.sas[j], b.sizes[j])
-			}
-			if c == nil {
-				t.sendErrors.Add(uint64(len(b.out)))
-			} else if err := c.WriteBatch(b.out, peer); err != nil {
-				t.sendErrors.Add(uint64(len(b.out)))
-			}
-			i = j
+			i++
+			continue
 		}
-		tally.flush()
-		t.putBatch(b)
+		sa := b.sas[i]
+		peer := sa.Peer()
+		c := t.connFor(sa, peer)
+		b.out = b.out[:0]
+		j := i
+		for ; j < b.n; j++ {
+			if b.verdict[j] != verdictOK {
+				break
+			}
+			if b.sas[j] != sa && (b.sas[j].Peer() != peer || t.connFor(b.sas[j], peer) != c) {
+				break
+			}
+			b.out = append(b.out, b.pkts[j])
+			tally.add(b.sas[j], b.sizes[j])
+		}
+		if c == nil {
+			t.sendErrors.Add(uint64(len(b.out)))
+		} else if err := c.WriteBatch(b.out, peer); err != nil {
+			t.sendErrors.Add(uint64(len(b.out)))
+		}
+		i = j
 	}
+	tally.flush()
 }
 
 // connFor picks the socket that carries sa's packets to peer: ESP-in-UDP or

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -218,5 +219,68 @@ func BenchmarkPipeline(b *testing.B) {
 	b.SetBytes(64 * 1400)
 	for b.Loop() {
 		p.run(64, 1400, nil)
+	}
+}
+
+// TestCryptForkJoin seals and opens batches with crypto workers helping the
+// reader (fork and join) and without, and checks that every packet comes
+// through either way.
+func TestCryptForkJoin(t *testing.T) {
+	for _, workers := range []int{-1, 1, 3} {
+		t.Run(fmt.Sprint("workers=", workers), func(t *testing.T) {
+			p := newPipeline(t, "aes128gcm16")
+			for _, tun := range []*Tunnel{p.a, p.b} {
+				tun.opts.Workers = workers
+				if workers > 0 {
+					tun.workQ = make(chan work, 4*workers)
+					for i := 0; i < workers; i++ {
+						tun.wg.Add(1)
+						go tun.routineCrypto()
+					}
+				}
+			}
+			defer func() {
+				for _, tun := range []*Tunnel{p.a, p.b} {
+					if tun.workQ != nil {
+						close(tun.workQ)
+					}
+					tun.wg.Wait()
+				}
+			}()
+			for _, n := range []int{1, forkMin - 1, forkMin, 100, batchCap} {
+				ob := p.outBatch
+				ob.reset()
+				for i := 0; i < n; i++ {
+					ipv4UDP(ob.bufs[i][tunReadOffset:], "10.1.0.1", "10.2.0.1", 1000, uint16(i))
+					ob.sizes[i] = 1000
+				}
+				ob.n = n
+				p.a.classifyOutbound(ob)
+				p.a.crypt(ob, p.ws)
+				ib := p.inBatch
+				ib.reset()
+				for i := 0; i < n; i++ {
+					if ob.pkts[i] == nil {
+						t.Fatalf("%d packets: packet %d not sealed", n, i)
+					}
+					ib.sizes[i] = copy(ib.bufs[i][rxOffset:], ob.pkts[i])
+				}
+				ib.n = n
+				p.b.classifyInbound(ib, fakeConn{})
+				p.b.crypt(ib, p.ws)
+				var f finisher
+				p.b.finishInbound(ib, &f)
+				if len(ib.out) != n {
+					t.Fatalf("%d packets: %d came through", n, len(ib.out))
+				}
+				want := make([]byte, 1000)
+				for i, pkt := range ib.out {
+					ipv4UDP(want, "10.1.0.1", "10.2.0.1", 1000, uint16(i))
+					if !bytes.Equal(pkt[tunWriteOffset:], want) {
+						t.Fatalf("%d packets: packet %d differs", n, i)
+					}
+				}
+			}
+		})
 	}
 }

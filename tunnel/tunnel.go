@@ -32,7 +32,10 @@ type Options struct {
 	NATTPort uint16       // ESP-in-UDP port (RFC 3948), usually 4500
 	RawESP   bool         // also open raw ESP (IP protocol 50) sockets
 
-	Workers int // crypto workers; 0 = GOMAXPROCS
+	// Workers is the number of goroutines that help the readers seal and
+	// open large batches. 0 picks automatically (see autoWorkers); a
+	// negative value means none: every reader does its own crypto.
+	Workers int
 	Logger  *slog.Logger
 
 	SPD *spd.DB
@@ -58,22 +61,30 @@ type Options struct {
 
 // Tunnel is a running data path. Its methods are safe for concurrent use.
 type Tunnel struct {
-	opts     Options
-	log      *slog.Logger
-	tun      tun.Device
-	tunName  string
-	osState  *osConfig
-	conns    []batchConn
-	ikeConns []batchConn // plain IKE sockets (IKEPort)
-	acq      acquireQueue
-	flushMu  sync.Mutex
-	flushWS  *workerState
+	opts       Options
+	log        *slog.Logger
+	tun        tun.Device
+	tunName    string
+	osState    *osConfig
+	conns      []batchConn
+	ikeConns   []batchConn // plain IKE sockets (IKEPort)
+	acq        acquireQueue
+	flushMu    sync.Mutex
+	flushWS    *workerState // guarded by flushMu
+	flushTally saTally      // guarded by flushMu
 
 	outPool *batchPool
 	inPool  *batchPool
-	workQ   chan work
-	outQ    chan *batch
-	inQ     chan *batch
+	workQ   chan work // nil when the readers seal and open everything themselves
+
+	// sendMu serialises the senders (the TUN reader and Flush): a
+	// batchConn's WriteBatch has one caller at a time.
+	sendMu sync.Mutex
+
+	// finishMu serialises the receivers' in-order stage: replay windows
+	// are updated and the TUN is written by one receiver at a time.
+	finishMu sync.Mutex
+	fin      finisher // guarded by finishMu
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -96,7 +107,7 @@ type work struct {
 
 const (
 	batchCap  = 128 // packets per batch (wireguard's conn.IdealBatchSize)
-	poolDepth = 8   // batches in flight per direction
+	poolDepth = 8   // batches in flight per direction (one per reader and Flush)
 )
 
 // New creates the TUN device, opens the sockets and starts the data path.
@@ -104,9 +115,10 @@ func New(o Options) (*Tunnel, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Workers <= 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
+	if o.Workers == 0 {
+		o.Workers = autoWorkers(runtime.GOMAXPROCS(0))
 	}
+	o.Workers = max(o.Workers, 0)
 	if o.SPD == nil || o.SAD == nil {
 		return nil, errors.New("tunnel: SPD and SAD are required")
 	}
@@ -118,12 +130,12 @@ func New(o Options) (*Tunnel, error) {
 		// a GRO super-packet (tun.Write coalesces into them).
 		outPool: newBatchPool(poolDepth, true, max(o.MTU, 1500)+tunReadOffset+esp.MaxTrailer+64),
 		inPool:  newBatchPool(poolDepth, false, bufSize),
-		workQ:   make(chan work, 2*poolDepth*(o.Workers+1)),
-		outQ:    make(chan *batch, poolDepth),
-		inQ:     make(chan *batch, poolDepth),
 		closing: make(chan struct{}),
 		started: time.Now(),
 		flushWS: newWorkerState(),
+	}
+	if o.Workers > 0 {
+		t.workQ = make(chan work, 4*o.Workers)
 	}
 	t.acq.init()
 	if err := t.openSockets(); err != nil {
@@ -147,10 +159,8 @@ func New(o Options) (*Tunnel, error) {
 		t.wg.Add(1)
 		go t.routineCrypto()
 	}
-	t.wg.Add(3)
+	t.wg.Add(1)
 	go t.routineTick()
-	go t.routineSend()
-	go t.routineWriteTUN()
 	t.readers.Add(1)
 	go t.routineReadTUN()
 	for _, c := range t.conns {
@@ -230,9 +240,9 @@ func (t *Tunnel) Close() error {
 		t.closeSockets()
 		err = t.tun.Close()
 		t.readers.Wait()
-		close(t.outQ)
-		close(t.inQ)
-		close(t.workQ)
+		if t.workQ != nil {
+			close(t.workQ)
+		}
 		t.wg.Wait()
 		if t.osState != nil {
 			t.osState.undo(t.log)
@@ -261,11 +271,12 @@ func (t *Tunnel) putBatch(b *batch) {
 	}
 }
 
-// dispatch queues b for its in-order consumer and has its packets sealed or
-// opened: the calling reader takes the last chunk itself, the crypto workers
-// the others. A batch of a few packets never leaves the reader, which saves
-// two goroutine wake-ups per batch at low rates.
-func (t *Tunnel) dispatch(b *batch, ordered chan *batch, w *workerState) {
+// crypt seals or opens every packet of b and returns when all are done.
+// The calling reader does it all itself unless the batch is large and
+// there are workers: then the workers take chunks of it and the reader the
+// last one, and it waits for theirs (fork and join, so the batch never
+// changes hands and needs no ordering afterwards).
+func (t *Tunnel) crypt(b *batch, w *workerState) {
 	live := 0
 	for i := 0; i < b.n; i++ {
 		if b.verdict[i] == verdictOK {
@@ -273,42 +284,64 @@ func (t *Tunnel) dispatch(b *batch, ordered chan *batch, w *workerState) {
 		}
 	}
 	if live == 0 {
-		b.done <- struct{}{}
-		ordered <- b
+		return
+	}
+	if t.workQ == nil || live < forkMin {
+		t.cryptRange(b, 0, b.n, w)
 		return
 	}
 	per := max((b.n+t.opts.Workers)/(t.opts.Workers+1), minChunk)
-	chunks := (b.n + per - 1) / per
-	b.pending.Store(int32(chunks))
-	ordered <- b
-	lo := 0
+	lo, handed := 0, int32(0)
 	for ; lo+per < b.n; lo += per {
+		handed++
+	}
+	b.pending.Store(handed)
+	for lo = 0; lo+per < b.n; lo += per {
 		t.workQ <- work{b: b, lo: lo, hi: lo + per}
 	}
-	t.process(work{b: b, lo: lo, hi: b.n}, w)
+	t.cryptRange(b, lo, b.n, w)
+	<-b.done
 }
 
-// minChunk is the fewest packets worth handing to another goroutine.
-const minChunk = 8
+const (
+	// minChunk is the fewest packets worth handing to another goroutine.
+	minChunk = 8
+	// forkMin is the fewest live packets for which a reader asks the
+	// workers for help: below it the wake-ups cost more than they save.
+	forkMin = 4 * minChunk
+)
 
-func (t *Tunnel) process(w work, s *workerState) {
-	if w.b.outbound {
-		t.sealRange(w.b, w.lo, w.hi, s)
+// autoWorkers is the number of crypto workers for gomaxprocs CPUs. With
+// two CPUs or fewer there are none: on such machines the readers' system
+// calls and the peer processes (the application at the other end of the
+// TUN device) occupy the other CPU, and handing chunks across costs more
+// in wake-ups than the parallel crypto saves (measured, docs/performance.md).
+func autoWorkers(gomaxprocs int) int {
+	if gomaxprocs <= 2 {
+		return -1
+	}
+	return gomaxprocs - 1
+}
+
+func (t *Tunnel) cryptRange(b *batch, lo, hi int, w *workerState) {
+	if b.outbound {
+		t.sealRange(b, lo, hi, w)
 	} else {
-		t.openRange(w.b, w.lo, w.hi, s)
-	}
-	if w.b.pending.Add(-1) == 0 {
-		w.b.done <- struct{}{}
+		t.openRange(b, lo, hi, w)
 	}
 }
 
-// routineCrypto seals and opens chunks of batches. Each worker owns its
-// scratch space, so workers share nothing but the read-only SA ciphers.
+// routineCrypto seals and opens chunks of batches for the readers. Each
+// worker owns its scratch space, so workers share nothing but the
+// read-only SA ciphers.
 func (t *Tunnel) routineCrypto() {
 	defer t.wg.Done()
 	s := newWorkerState()
 	for w := range t.workQ {
-		t.process(w, s)
+		t.cryptRange(w.b, w.lo, w.hi, s)
+		if w.b.pending.Add(-1) == 0 {
+			w.b.done <- struct{}{}
+		}
 	}
 }
 
