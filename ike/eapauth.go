@@ -274,7 +274,6 @@ func (sa *ikeSA) startEAPServerLocked(h wire.Header, ps []wire.Payload, peer aut
 		return
 	}
 	sa.conn = conn
-	sa.setLogName(conn)
 	sa.localID, sa.remoteID = self, peer
 	sa.eap = &eapState{server: server, pending: ps, eapOnly: eapOnly && conn.EAPOnly()}
 	resp := []wire.Payload{idPayload(false, self)}

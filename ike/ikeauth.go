@@ -407,7 +407,6 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 		return
 	}
 	sa.conn = conn
-	sa.setLogName(conn)
 	sa.localID, sa.remoteID = selfID, peer
 	myOctets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(selfID))
 	authPs, err := sa.makeAuthLocked(conn, myOctets, selfID, peer)

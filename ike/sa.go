@@ -49,11 +49,6 @@ type ikeSA struct {
 	mgr      *Manager
 	log      saLog
 	uniqueID uint32 // immutable
-	// What log lines name the SA by: the connection and the peer's
-	// address, set when the SA is made and when IKE_AUTH picked the
-	// connection.
-	logName string
-	logPeer netip.Addr
 
 	mu          sync.Mutex
 	conn        *config.Connection   // nil for a responder until IKE_AUTH picked one
@@ -151,17 +146,14 @@ func (m *Manager) newSA(initiator bool, conn *config.Connection, local, remote n
 		lastHeard: time.Now(),
 	}
 	sa.log = saLog{sa}
-	sa.logName = "?"
-	if conn != nil {
-		sa.logName = conn.Name
-	}
-	sa.logPeer = remote.Addr()
 	return sa
 }
 
-// saLog writes log lines that name an IKE SA. The SA keeps no logger of
-// its own (a slog.Logger with attributes costs a few hundred bytes per
-// SA); the attributes are made only for lines that are written.
+// saLog writes log lines that name an IKE SA by its connection, unique ID
+// and peer address. The SA keeps no logger of its own (a slog.Logger with
+// attributes costs a few hundred bytes per SA); the attributes are made
+// only for lines that are written, with the SA's lock held as for every
+// other use of its fields.
 type saLog struct{ sa *ikeSA }
 
 func (l saLog) Debug(msg string, args ...any) { l.log(slog.LevelDebug, msg, args) }
@@ -174,15 +166,12 @@ func (l saLog) log(level slog.Level, msg string, args []any) {
 		return
 	}
 	all := make([]any, 0, 4+len(args))
-	all = append(all, "ike", fmt.Sprintf("%s[%d]", l.sa.logName, l.sa.uniqueID), "peer", l.sa.logPeer)
+	name := "?"
+	if c := l.sa.conn; c != nil {
+		name = c.Name
+	}
+	all = append(all, "ike", fmt.Sprintf("%s[%d]", name, l.sa.uniqueID), "peer", l.sa.remote.Addr())
 	lg.Log(context.Background(), level, msg, append(all, args...)...)
-}
-
-// setLogName names the SA after its connection in log lines, once
-// IKE_AUTH picked one.
-func (sa *ikeSA) setLogName(conn *config.Connection) {
-	sa.logName = conn.Name
-	sa.logPeer = sa.remote.Addr()
 }
 
 func (sa *ikeSA) localSPI() uint64 {
