@@ -364,3 +364,19 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestPadLen checks the power-of-two shortcut against RFC 4303 2.4's rule:
+// the fewest bytes that align payload, pad length and next header.
+func TestPadLen(t *testing.T) {
+	for _, bs := range []int{1, 2, 3, 4, 8, 12, 16, 32} {
+		for n := range 300 {
+			want := 0
+			for (n+want+2)%bs != 0 {
+				want++
+			}
+			if got := padLen(n, bs); got != want {
+				t.Fatalf("padLen(%d, %d) = %d, want %d", n, bs, got, want)
+			}
+		}
+	}
+}
