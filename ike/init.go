@@ -356,8 +356,20 @@ func (sa *ikeSA) retryOrFailLocked() {
 	sa.keyingTries++
 	if tries == 0 || sa.keyingTries < tries {
 		sa.log.Info("no answer, trying again", "attempt", sa.keyingTries+1)
+		// A new SPI, nonce and key exchange: the responder may hold a
+		// half-open SA made from the first attempt (its answers were
+		// lost) and would answer this one from that SA's cache, with
+		// keys that do not match the new nonce (RFC 7296 2.1).
+		if err := sa.mgr.changeLocalSPI(sa, newIKESPI()); err != nil {
+			sa.destroyLocked(err.Error())
+			return
+		}
 		sa.ni = nil
 		sa.cookie = nil
+		if sa.ke != nil {
+			sa.ke.Wipe()
+			sa.ke = nil
+		}
 		sa.sendInitLocked(nil)
 		return
 	}

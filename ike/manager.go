@@ -413,6 +413,22 @@ func (m *Manager) register(sa *ikeSA) error {
 	return nil
 }
 
+// changeLocalSPI moves an initiator's IKE SA that has not heard from the
+// responder yet to a new SPIi.
+func (m *Manager) changeLocalSPI(sa *ikeSA, spi uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.sas[spi]; dup {
+		return errors.New("ike: SPI collision")
+	}
+	if m.sas[sa.spiI] == sa {
+		delete(m.sas, sa.spiI)
+	}
+	sa.spiI = spi
+	m.sas[spi] = sa
+	return nil
+}
+
 func (m *Manager) unregister(sa *ikeSA) {
 	m.mu.Lock()
 	if m.sas[sa.localSPI()] == sa {

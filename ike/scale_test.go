@@ -148,3 +148,19 @@ func BenchmarkConcurrentSetup(b *testing.B) {
 		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/SA")
 	}
 }
+
+// TestKeyingTriesNewSPI: when IKE_SA_INIT got no answer and keyingtries
+// starts over, the new attempt (a new nonce) must not meet the half-open
+// SA the responder made from the first one, whose answers were lost: it
+// comes with a new SPI, and the IKE SA comes up.
+func TestKeyingTriesNewSPI(t *testing.T) {
+	ikeCfg := "retransmit_timeout = \"200ms\"\nretransmit_tries = 0\n"
+	_, moon, sun := newPair(t, pairOpts{ike: [2]string{ikeCfg, defaultIKE}, conn: [2]string{"keyingtries = 3\n", ""}})
+	sun.tr.setFilter(dropFirst(1, dirOut, isExchange(wire.ExchangeIKESAInit, true)))
+	if err := moon.m.Initiate(ctxT(t, 10*time.Second), "net"); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	if c := sun.counters(); c.Invalid != 0 {
+		t.Errorf("responder dropped %d messages it could not decrypt", c.Invalid)
+	}
+}
