@@ -48,7 +48,11 @@ func (t *Tunnel) processInbound(b *batch, c batchConn, ws *workerState) {
 	t.finishMu.Lock()
 	t.finishInbound(b, &t.fin)
 	if len(b.out) > 0 {
-		if _, err := t.tun.Write(b.out, tunWriteOffset); err != nil {
+		if w := t.fin.tw; w != nil {
+			if n := w.write(b.out); n > 0 {
+				t.tunErrors.Add(uint64(n))
+			}
+		} else if _, err := t.tun.Write(b.out, tunWriteOffset); err != nil {
 			t.tunErrors.Add(1)
 		}
 	}
@@ -157,6 +161,7 @@ func (t *Tunnel) openRange(b *batch, lo, hi int, w *workerState) {
 // finisher is the scratch space of the in-order stage (guarded by
 // finishMu).
 type finisher struct {
+	tw       *tunWriter // nil: t.tun.Write
 	lastPeer netip.AddrPort
 	tally    saTally
 	pkt      spd.Packet

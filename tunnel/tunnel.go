@@ -148,6 +148,7 @@ func New(o Options) (*Tunnel, error) {
 		return nil, fmt.Errorf("tunnel: create TUN %q: %w", o.TunName, err)
 	}
 	t.tun = dev
+	t.fin.tw = newTUNWriter(dev)
 	t.tunName, _ = dev.Name()
 	t.osState, err = configureOS(t.tunName, o.MTU, o.Addresses, o.Routes, o.Peers, t.log)
 	if err != nil {
