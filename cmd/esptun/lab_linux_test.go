@@ -15,11 +15,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/esptun/esptun/internal/netns"
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // The lab is two gateways, A and B, each running "esptun up" in its own
@@ -130,28 +130,19 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	l := &lab{t: t, cfg: cfg, dir: dir}
 
-	prefix := fmt.Sprintf("esptune2e-%d-%d", os.Getpid(), labSeq.Add(1))
+	prefix := testlab.Prefix("esptune2e-", int64(labSeq.Add(1)))
 	l.a = &gateway{name: "a", inner4: innerA4, inner6: innerA6, veth: vethA}
 	l.b = &gateway{name: "b", inner4: innerB4, inner6: innerB6, veth: vethB}
 	for _, g := range []*gateway{l.a, l.b} {
-		ns, err := netns.New(prefix + g.name)
+		ns, err := testlab.NS(t, prefix+g.name, t.Errorf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		g.ns = ns
-		t.Cleanup(func() {
-			if err := ns.Delete(); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		})
 	}
-	if err := netns.Veth(l.a.ns, vethA, l.b.ns, vethB); err != nil {
+	if err := testlab.Link(l.a.ns, vethA, []string{"10.77.0.1/24", "fd77::1/64"}, l.b.ns, vethB, []string{"10.77.0.2/24", "fd77::2/64"}); err != nil {
 		t.Fatal(err)
 	}
-	l.a.mustRun(t, "ip", "addr", "add", "10.77.0.1/24", "dev", vethA)
-	l.b.mustRun(t, "ip", "addr", "add", "10.77.0.2/24", "dev", vethB)
-	l.a.mustRun(t, "ip", "addr", "add", "fd77::1/64", "dev", vethA, "nodad")
-	l.b.mustRun(t, "ip", "addr", "add", "fd77::2/64", "dev", vethB, "nodad")
 
 	for _, g := range []*gateway{l.a, l.b} {
 		g.conf = filepath.Join(dir, g.name+".toml")
@@ -246,29 +237,14 @@ func (g *gateway) start(t *testing.T) {
 	g.out = &lockedBuffer{}
 	g.cmd = g.ns.Command(context.Background(), esptunBin, "up", "-c", g.conf)
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
-	g.done = make(chan struct{})
-	if err := g.cmd.Start(); err != nil {
+	out := g.out
+	done, err := testlab.Supervise(t, "gateway "+g.name, g.cmd, 10*time.Second, t.Errorf,
+		func(err error) { g.err = err },
+		func() { t.Logf("gateway %s: esptun up output:\n%s", g.name, out.String()) })
+	if err != nil {
 		t.Fatalf("gateway %s: esptun up: %v", g.name, err)
 	}
-	go func() {
-		g.err = g.cmd.Wait()
-		close(g.done)
-	}()
-	t.Cleanup(func() {
-		if g.running() {
-			g.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-g.done:
-			case <-time.After(10 * time.Second):
-				t.Errorf("gateway %s: esptun did not exit within 10s of SIGTERM; killed", g.name)
-				g.cmd.Process.Kill()
-				<-g.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("gateway %s: esptun up output:\n%s", g.name, g.out.String())
-		}
-	})
+	g.done = done
 }
 
 func (g *gateway) running() bool {
@@ -283,20 +259,15 @@ func (g *gateway) running() bool {
 // waitReady waits until the daemon answers on its control socket.
 func (g *gateway) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if !g.running() {
-			t.Fatalf("gateway %s: esptun up exited early (%v); output:\n%s", g.name, g.err, g.out.String())
-		}
-		if _, err := os.Stat(g.sock); err == nil {
-			if _, code := runCLI(t, 5*time.Second, "status", "--json", "-s", g.sock); code == 0 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway %s: no answer on %s within 15s; output:\n%s", g.name, g.sock, g.out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	err := testlab.Poll(15*time.Second, 100*time.Millisecond, g.running, testlab.SocketAnswers(g.sock, func() bool {
+		_, code := runCLI(t, 5*time.Second, "status", "--json", "-s", g.sock)
+		return code == 0
+	}))
+	switch err {
+	case testlab.ErrExited:
+		t.Fatalf("gateway %s: esptun up exited early (%v); output:\n%s", g.name, g.err, g.out.String())
+	case testlab.ErrTimeout:
+		t.Fatalf("gateway %s: no answer on %s within 15s; output:\n%s", g.name, g.sock, g.out.String())
 	}
 }
 

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/esptun/esptun/internal/netns"
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // The road-warrior lab: one esptun gateway and any number of esptun
@@ -88,37 +87,12 @@ type rwClient struct {
 
 var rwLabSeq atomic.Int32
 
-// removeStaleRWNamespaces deletes namespaces (and their /etc/netns
-// directories) of this lab's own pattern that a test binary which died
-// outright left behind: their PID no longer exists.
-func removeStaleRWNamespaces() {
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(rwNSPrefix) + `(\d+)-`)
-	for _, dir := range []string{"/run/netns", "/etc/netns"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			m := re.FindStringSubmatch(e.Name())
-			if m == nil {
-				continue
-			}
-			pid, _ := strconv.Atoi(m[1])
-			if pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
-				continue
-			}
-			if dir == "/run/netns" {
-				exec.Command("ip", "netns", "delete", e.Name()).Run()
-			} else {
-				os.RemoveAll(filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-}
-
 // newRWLab makes the gateway's namespace and bridge, its certificate, users
 // file and configuration, and starts it. Clients are added with addClient.
 func newRWLab(t *testing.T, cfg rwLabConfig) *rwLab {
 	t.Helper()
 	skipUnlessNetwork(t)
-	removeStaleRWNamespaces()
+	testlab.RemoveStale(rwNSPrefix)
 	if cfg.Pool == "" {
 		cfg.Pool = "10.3.0.0/24"
 	}
@@ -128,7 +102,7 @@ func newRWLab(t *testing.T, cfg rwLabConfig) *rwLab {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	l := &rwLab{t: t, cfg: cfg, dir: dir, users: map[string]string{},
-		prefix: fmt.Sprintf("%s%d-%d", rwNSPrefix, os.Getpid(), rwLabSeq.Add(1))}
+		prefix: testlab.Prefix(rwNSPrefix, int64(rwLabSeq.Add(1)))}
 	writeIKECerts(t, dir, "ecdsa")
 
 	var users strings.Builder
@@ -168,17 +142,10 @@ func newRWLab(t *testing.T, cfg rwLabConfig) *rwLab {
 // directory) when the test ends.
 func (l *rwLab) newNS(t *testing.T, suffix string) *netns.NS {
 	t.Helper()
-	name := l.prefix + suffix
-	ns, err := netns.New(name)
+	ns, err := testlab.NS(t, l.prefix+suffix, t.Errorf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := ns.Delete(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		os.RemoveAll(filepath.Join("/etc/netns", name))
-	})
 	return ns
 }
 
@@ -238,17 +205,12 @@ func (l *rwLab) addClient(t *testing.T, o rwClientOpts) *rwClient {
 	ns := l.newNS(t, name)
 	c := &rwClient{gateway: &gateway{name: name, ns: ns, veth: "rw0"}, user: o.User, password: pw,
 		outer: netip.AddrFrom4([4]byte{10, 77, 1, byte(i)})}
-	if err := netns.Veth(ns, "rw0", l.gw.ns, "rwc"+strconv.Itoa(i)); err != nil {
+	if err := testlab.Link(ns, "rw0", []string{c.outer.String() + "/16"}, l.gw.ns, "rwc"+strconv.Itoa(i), nil); err != nil {
 		t.Fatal(err)
 	}
 	l.gw.mustRun(t, "ip", "link", "set", "rwc"+strconv.Itoa(i), "master", "br0")
-	c.mustRun(t, "ip", "addr", "add", c.outer.String()+"/16", "dev", "rw0")
-	etc := filepath.Join("/etc/netns", ns.Name)
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	c.resolv = filepath.Join(etc, "resolv.conf")
-	if err := os.WriteFile(c.resolv, []byte(rwOrigResolv), 0o644); err != nil {
+	var err error
+	if c.resolv, err = testlab.ResolvConf(ns, rwOrigResolv); err != nil {
 		t.Fatal(err)
 	}
 	// A directory per client: the daemon keeps its host configuration
@@ -386,17 +348,11 @@ func (c *rwClient) tunHas(a netip.Addr) bool {
 // routeDev returns the device the client's kernel routes dst through.
 func (c *rwClient) routeDev(t *testing.T, dst netip.Addr) string {
 	t.Helper()
-	out, err := c.ns.Run("ip", "-o", "route", "get", dst.String())
+	dev, err := testlab.RouteDev(c.ns, dst)
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
-	f := strings.Fields(out)
-	for i := range f {
-		if f[i] == "dev" && i+1 < len(f) {
-			return f[i+1]
-		}
-	}
-	return ""
+	return dev
 }
 
 func (c *rwClient) resolvConf(t *testing.T) string {
@@ -463,10 +419,4 @@ func (l *rwLab) checkSecretsNotLogged(t *testing.T) {
 	t.Logf("searched %d bytes of debug logs of %d daemons for %d passwords: none found", searched, len(logs), len(secrets))
 }
 
-func tailLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
-}
+func tailLines(s string, n int) string { return testlab.Tail(s, n) }

@@ -9,15 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/esptun/esptun/internal/netns"
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // The NAT road-warrior lab: the gateway of the road-warrior lab (see
@@ -44,30 +43,6 @@ type natLab struct {
 	r *gateway // the router; no daemon runs there
 }
 
-// removeStaleNATNamespaces deletes namespaces and /etc/netns directories of
-// natNSPrefix whose test binary no longer runs.
-func removeStaleNATNamespaces() {
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(natNSPrefix) + `(\d+)-`)
-	for _, dir := range []string{"/run/netns", "/etc/netns"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			m := re.FindStringSubmatch(e.Name())
-			if m == nil {
-				continue
-			}
-			pid, _ := strconv.Atoi(m[1])
-			if pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
-				continue
-			}
-			if dir == "/run/netns" {
-				exec.Command("ip", "netns", "delete", e.Name()).Run()
-			} else {
-				os.RemoveAll(filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-}
-
 // newNATLab makes the road-warrior gateway (as newRWLab does, in namespaces
 // of natNSPrefix) and the masquerading router in front of the client LAN.
 func newNATLab(t *testing.T, users int) *natLab {
@@ -76,7 +51,7 @@ func newNATLab(t *testing.T, users int) *natLab {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("nft(8) not installed")
 	}
-	removeStaleNATNamespaces()
+	testlab.RemoveStale(natNSPrefix)
 	dir, err := os.MkdirTemp("", natNSPrefix)
 	if err != nil {
 		t.Fatal(err)
