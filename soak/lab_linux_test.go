@@ -14,13 +14,13 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/esptun/esptun/control"
 	"github.com/esptun/esptun/internal/netns"
 	"github.com/esptun/esptun/internal/relay"
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // A lab is two gateways, A (moon.example) and B (sun.example), each an
@@ -141,18 +141,13 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	l := &lab{cfg: cfg, dir: dir}
-	prefix := fmt.Sprintf("esptunsoak-%d-%d", os.Getpid(), labSeq.Add(1))
+	prefix := testlab.Prefix("esptunsoak-", int64(labSeq.Add(1)))
 	newNS := func(name string) *netns.NS {
 		t.Helper()
-		ns, err := netns.New(prefix + name)
+		ns, err := testlab.NS(t, prefix+name, t.Errorf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			if err := ns.Delete(); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		})
 		return ns
 	}
 	l.a = &gateway{name: "a", ns: newNS("a"), veth: "sa", inner: innerA, cfg: cfg.a}
@@ -165,26 +160,20 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 	}
 	switch cfg.topo {
 	case direct:
-		if err := netns.Veth(l.a.ns, "sa", l.b.ns, "sb"); err != nil {
+		if err := testlab.Link(l.a.ns, "sa", []string{"10.77.0.1/24"}, l.b.ns, "sb", []string{"10.77.0.2/24"}); err != nil {
 			t.Fatal(err)
 		}
 		l.a.outer, l.b.outer = netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("10.77.0.2")
 		l.a.remote, l.b.remote = l.b.outer, l.a.outer
-		mustRun(l.a.ns, "ip", "addr", "add", "10.77.0.1/24", "dev", "sa")
-		mustRun(l.b.ns, "ip", "addr", "add", "10.77.0.2/24", "dev", "sb")
 	case relayed, natted:
 		l.r = newNS("r")
-		if err := netns.Veth(l.a.ns, "sa", l.r, "ra"); err != nil {
+		if err := testlab.Link(l.a.ns, "sa", []string{"10.77.1.1/24"}, l.r, "ra", []string{"10.77.1.2/24"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := netns.Veth(l.r, "rb", l.b.ns, "sb"); err != nil {
+		if err := testlab.Link(l.r, "rb", []string{"10.77.2.1/24"}, l.b.ns, "sb", []string{"10.77.2.2/24"}); err != nil {
 			t.Fatal(err)
 		}
 		l.a.outer, l.b.outer = netip.MustParseAddr("10.77.1.1"), netip.MustParseAddr("10.77.2.2")
-		mustRun(l.a.ns, "ip", "addr", "add", "10.77.1.1/24", "dev", "sa")
-		mustRun(l.r, "ip", "addr", "add", "10.77.1.2/24", "dev", "ra")
-		mustRun(l.r, "ip", "addr", "add", "10.77.2.1/24", "dev", "rb")
-		mustRun(l.b.ns, "ip", "addr", "add", "10.77.2.2/24", "dev", "sb")
 		l.b.remote = netip.MustParseAddr("10.77.2.1")
 		if cfg.topo == relayed {
 			l.a.remote = netip.MustParseAddr("10.77.1.2")
@@ -347,42 +336,19 @@ func (g *gateway) start(t *testing.T) {
 	g.out = &lockedBuffer{}
 	g.cmd = g.ns.Command(context.Background(), esptunBin, "up", "-c", g.conf)
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
-	done := make(chan struct{})
-	g.done = done
-	if err := g.cmd.Start(); err != nil {
+	out := g.out
+	done, err := testlab.Supervise(t, "gateway "+g.name, g.cmd, 10*time.Second, t.Errorf,
+		func(err error) { g.err = err },
+		func() {
+			t.Logf("gateway %s: esptun up output (last 200 lines):\n%s", g.name, lastLines(out.String(), 200))
+		})
+	if err != nil {
 		t.Fatalf("gateway %s: esptun up: %v", g.name, err)
 	}
-	cmd, out := g.cmd, g.out
-	go func() {
-		g.err = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Errorf("gateway %s: esptun did not exit within 10s of SIGTERM; killed", g.name)
-				cmd.Process.Kill()
-				<-done
-			}
-		}
-		if t.Failed() {
-			t.Logf("gateway %s: esptun up output (last 200 lines):\n%s", g.name, lastLines(out.String(), 200))
-		}
-	})
+	g.done = done
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func lastLines(s string, n int) string { return testlab.Tail(s, n) }
 
 func (g *gateway) running() bool {
 	select {
@@ -406,23 +372,18 @@ func (g *gateway) kill(t *testing.T) {
 // sets its TUN's queue length to tunQueueLen.
 func (g *gateway) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if !g.running() {
-			t.Fatalf("gateway %s: esptun up exited early (%v); output:\n%s", g.name, g.err, g.out.String())
-		}
-		if _, err := os.Stat(g.sock); err == nil {
-			if _, ok := g.statusOK(); ok {
-				if _, err := g.ns.Run("ip", "link", "set", tunDev, "txqueuelen", strconv.Itoa(tunQueueLen)); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway %s: no answer on %s within 15s; output:\n%s", g.name, g.sock, g.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := testlab.Poll(15*time.Second, 50*time.Millisecond, g.running, testlab.SocketAnswers(g.sock, func() bool {
+		_, ok := g.statusOK()
+		return ok
+	}))
+	switch err {
+	case testlab.ErrExited:
+		t.Fatalf("gateway %s: esptun up exited early (%v); output:\n%s", g.name, g.err, g.out.String())
+	case testlab.ErrTimeout:
+		t.Fatalf("gateway %s: no answer on %s within 15s; output:\n%s", g.name, g.sock, g.out.String())
+	}
+	if _, err := g.ns.Run("ip", "link", "set", tunDev, "txqueuelen", strconv.Itoa(tunQueueLen)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -468,16 +429,7 @@ func trimHex(s string) string {
 
 // waitFor polls cond every 50ms until it holds or timeout passes.
 func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testlab.Poll(timeout, 50*time.Millisecond, nil, cond) == nil
 }
 
 // current returns st's one ESTABLISHED IKE SA with exactly one Child SA.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // esptunBin is the esptun binary, built once by TestMain; the suite drives
@@ -125,19 +127,4 @@ func runCLI(t *testing.T, timeout time.Duration, args ...string) (string, int) {
 }
 
 // lockedBuffer collects a daemon's output from its copying goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = testlab.Buffer
