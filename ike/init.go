@@ -197,13 +197,16 @@ func (sa *ikeSA) sendInitLocked(cookie []byte) {
 }
 
 // natDetectionLocked returns the NAT_DETECTION_SOURCE_IP and _DESTINATION_IP
-// notifies (RFC 7296 2.23). With encap forced, the source hash is random so
-// that both ends see a NAT and use UDP encapsulation (as strongSwan does).
+// notifies (RFC 7296 2.23). With encap forced, the source hash is of an
+// address that is not ours, so that both ends see a NAT and use UDP
+// encapsulation (as strongSwan does): a random address of the Manager's,
+// so that the hash is the same each time the SA sends its IKE_SA_INIT
+// request. A request resent with a COOKIE must be unchanged but for it
+// (RFC 7296 2.6): the responder may have answered the copy without it.
 func (sa *ikeSA) natDetectionLocked() []wire.Payload {
 	src := crypto.NATDetectionHash(sa.spiI, sa.spiR, sa.local)
 	if sa.conn != nil && sa.conn.Encap || !sa.local.Addr().IsValid() {
-		src = make([]byte, len(src))
-		_, _ = rand.Read(src)
+		src = crypto.NATDetectionHash(sa.spiI, sa.spiR, sa.mgr.natdDecoy)
 	}
 	dst := crypto.NATDetectionHash(sa.spiI, sa.spiR, sa.remote)
 	return []wire.Payload{

@@ -80,6 +80,7 @@ type Manager struct {
 	nextPolicyID  atomic.Uint32
 	nextUnique    atomic.Uint32
 	cookies       cookieJar
+	natdDecoy     netip.AddrPort // random; stands for our address in forced-NAT detection hashes
 
 	// Counters for status.
 	stats struct {
@@ -165,6 +166,9 @@ func New(o Options) (*Manager, error) {
 		m.poolCfg[p.Name] = p
 	}
 	m.cookies.init()
+	var decoy [18]byte
+	_, _ = rand.Read(decoy[:])
+	m.natdDecoy = netip.AddrPortFrom(netip.AddrFrom16([16]byte(decoy[:16])), binary.BigEndian.Uint16(decoy[16:]))
 	return m, nil
 }
 

@@ -21,10 +21,22 @@ import (
 // initiator has already resent the request with the cookie, so the
 // request the initiator signs in IKE_AUTH is not the one the responder
 // answered; every SA must still come up, and none may fail authentication.
+// With encap = true the initiator's NAT_DETECTION_SOURCE_IP is random,
+// and must be the same in the request with the cookie as without.
 func TestConcurrentInitiatorsCookieRace(t *testing.T) {
+	for _, encap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encap=%v", encap), func(t *testing.T) { concurrentCookieRace(t, encap) })
+	}
+}
+
+func concurrentCookieRace(t *testing.T, encap bool) {
 	const n = 200
 	ikeCfg := defaultIKE + "cookie_threshold = 3\n"
-	h, moon, sun := newPair(t, pairOpts{ike: [2]string{defaultIKE, ikeCfg}})
+	o := pairOpts{ike: [2]string{defaultIKE, ikeCfg}}
+	if encap {
+		o.conn = [2]string{"encap = true\n", "encap = true\n"}
+	}
+	h, moon, sun := newPair(t, o)
 	from := netip.AddrPortFrom(addrMoon, h.port)
 	local := netip.AddrPortFrom(addrSun, h.port)
 	sun.tr.setFilter(func(d *datagramInfo) verdict {
