@@ -602,6 +602,61 @@ func TestConcurrentReadersWriter(t *testing.T) {
 // are random numbers, as configured SPIs may be; else they come from
 // NewSPI, as the SPIs esptun negotiates do.
 func benchmarkInbound(b *testing.B, n int, random bool) {
+	db, lookups := inboundSetup(b, n, random)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if db.Inbound(lookups[i&255]) == nil {
+			b.Fatal("miss")
+		}
+		i++
+	}
+}
+
+// BenchmarkInboundScale times lookups among 100 000 SAs and among 10 in
+// alternating blocks of 1024 (both see the same load on a shared machine)
+// and reports the ratio of the median blocks as x10, with each side's
+// ns/op.
+func BenchmarkInboundScale(b *testing.B) {
+	big, bl := inboundSetup(b, 100000, false)
+	small, sl := inboundSetup(b, 10, false)
+	const block, samples = 1024, 1 << 14
+	tb, ts := make([]time.Duration, 0, samples), make([]time.Duration, 0, samples)
+	run := func(db *DB, l []uint32) time.Duration {
+		t0 := time.Now()
+		for i := range block {
+			if db.Inbound(l[i&255]) == nil {
+				b.Fatal("miss")
+			}
+		}
+		return time.Since(t0)
+	}
+	b.ReportAllocs()
+	odd := false
+	for b.Loop() {
+		var dBig, dSmall time.Duration
+		if odd {
+			dSmall = run(small, sl)
+			dBig = run(big, bl)
+		} else {
+			dBig = run(big, bl)
+			dSmall = run(small, sl)
+		}
+		if len(tb) < samples {
+			tb, ts = append(tb, dBig), append(ts, dSmall)
+		}
+		odd = !odd
+	}
+	slices.Sort(tb)
+	slices.Sort(ts)
+	mb, ms := float64(tb[len(tb)/2])/block, float64(ts[len(ts)/2])/block
+	b.ReportMetric(mb, "ns/op-100000")
+	b.ReportMetric(ms, "ns/op-10")
+	b.ReportMetric(mb/ms, "x10")
+}
+
+// inboundSetup returns a DB of n inbound SAs and 256 of their SPIs.
+func inboundSetup(b *testing.B, n int, random bool) (*DB, []uint32) {
 	db := New(nil)
 	spis := make([]uint32, n)
 	r := rand.New(rand.NewPCG(1, 1))
@@ -623,14 +678,7 @@ func benchmarkInbound(b *testing.B, n int, random bool) {
 	for i := range lookups {
 		lookups[i] = spis[r.IntN(n)]
 	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if db.Inbound(lookups[i&255]) == nil {
-			b.Fatal("miss")
-		}
-		i++
-	}
+	return db, lookups
 }
 
 func BenchmarkInbound(b *testing.B) {

@@ -109,11 +109,16 @@ type espRow struct {
 }
 
 type microResults struct {
-	ESP               []espRow             `json:"esp"`
-	SPDLookupNs       map[string]float64   `json:"spd_lookup_ns"`
-	SPDLookupAllocs   map[string]float64   `json:"spd_lookup_allocs"`
-	SADInboundNs      map[string]float64   `json:"sad_inbound_ns"`
-	SADInboundAllocs  map[string]float64   `json:"sad_inbound_allocs"`
+	ESP              []espRow           `json:"esp"`
+	SPDLookupNs      map[string]float64 `json:"spd_lookup_ns"`
+	SPDLookupAllocs  map[string]float64 `json:"spd_lookup_allocs"`
+	SADInboundNs     map[string]float64 `json:"sad_inbound_ns"`
+	SADInboundAllocs map[string]float64 `json:"sad_inbound_allocs"`
+	// SPDScaleX10 and SADScaleX10: BenchmarkLookupScale and
+	// BenchmarkInboundScale, 100 000 against 10 timed in alternating
+	// blocks (0 when not measured).
+	SPDScaleX10       float64              `json:"spd_scale_x10"`
+	SADScaleX10       float64              `json:"sad_scale_x10"`
 	PipelineNsPerPkt  float64              `json:"pipeline_ns_per_packet"`
 	PipelineAllocsPkt float64              `json:"pipeline_allocs_per_packet"`
 	Raw               map[string]benchStat `json:"raw"`
@@ -136,8 +141,8 @@ func runMicro(e *env) (*microResults, error) {
 	}
 	runs := [][]string{
 		{"test", "-run", "^$", "-bench", "^Benchmark(Seal|Open)VsRaw$/^(" + strings.Join(microSuites, "|") + ")$", "-benchmem", "-count", "3", "-benchtime", "300ms", "./esp/"},
-		{"test", "-run", "^$", "-bench", "^BenchmarkLookup$", "-benchmem", "-count", "3", "-benchtime", "300ms", "./spd/"},
-		{"test", "-run", "^$", "-bench", "^BenchmarkInbound$", "-benchmem", "-count", "3", "-benchtime", "300ms", "./sad/"},
+		{"test", "-run", "^$", "-bench", "^BenchmarkLookup(Scale)?$", "-benchmem", "-count", "3", "-benchtime", "300ms", "./spd/"},
+		{"test", "-run", "^$", "-bench", "^BenchmarkInbound(Scale)?$", "-benchmem", "-count", "3", "-benchtime", "300ms", "./sad/"},
 		{"test", "-run", "^$", "-bench", "^BenchmarkPipeline$", "-benchmem", "-count", "3", "-benchtime", "300ms", "./tunnel/"},
 	}
 	for _, args := range runs {
@@ -170,6 +175,8 @@ func runMicro(e *env) (*microResults, error) {
 			m.SADInboundNs[n], m.SADInboundAllocs[n] = v.NsOp, v.AllocsOp
 		}
 	}
+	m.SPDScaleX10 = m.Raw["BenchmarkLookupScale"].Metrics["x10"]
+	m.SADScaleX10 = m.Raw["BenchmarkInboundScale"].Metrics["x10"]
 	// BenchmarkPipeline seals and opens a batch of 64 packets per op.
 	if v, ok := m.Raw["BenchmarkPipeline"]; ok {
 		m.PipelineNsPerPkt, m.PipelineAllocsPkt = v.NsOp/64, v.AllocsOp/64
