@@ -66,8 +66,9 @@ func serviceID(c Config) string { return fmt.Sprintf("esptun.%s.%d", c.Interface
 // sysPlan returns the changes Apply makes for c on goos, in order:
 // addresses not present yet, host routes for the excluded addresses the
 // routes cover (before the routes, so that no moment exists where they go
-// into the tunnel), the routes with default routes split in halves, DNS.
-// hops are the excluded addresses' routes before Apply.
+// into the tunnel; none where a host route for the address exists already),
+// the routes with default routes split in halves, DNS. hops are the
+// excluded addresses' routes before Apply.
 func sysPlan(goos string, c Config, present []netip.Prefix, hops map[netip.Addr]sysnet.NextHop) ([]sysChange, error) {
 	var chs []sysChange
 	for _, p := range c.Addresses {
@@ -84,6 +85,9 @@ func sysPlan(goos string, c Config, present []netip.Prefix, hops map[netip.Addr]
 		hop, ok := hops[x]
 		if !ok {
 			return nil, fmt.Errorf("netcfg: no route known for %v", x)
+		}
+		if hop.Host {
+			continue // pinned outside the tunnel already
 		}
 		chs = append(chs, sysChange{Kind: changePeerRoute, Dst: sysnet.HostPrefix(x),
 			Gateway: hop.Gateway, Via: hop.Interface, ViaIndex: hop.Index})

@@ -352,6 +352,11 @@ func TestSysPlan(t *testing.T) {
 		if _, err := sysPlan(osDarwin, c, nil, nil); err == nil {
 			t.Error("no error without the peer's route")
 		}
+		pinned := map[netip.Addr]sysnet.NextHop{peer4: {Gateway: gw4, Interface: "en0", Host: true}}
+		chs, err = sysPlan(osDarwin, c, nil, pinned)
+		if err != nil || slices.ContainsFunc(chs, func(ch sysChange) bool { return ch.Kind == changePeerRoute }) {
+			t.Errorf("a peer with a host route already got another: %v %+v", err, chs)
+		}
 	})
 	t.Run("windows several servers", func(t *testing.T) {
 		c := base

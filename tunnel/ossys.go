@@ -85,6 +85,9 @@ func planSys(goos, name string, mtu int, addrs, routes []netip.Prefix, peers []n
 			log.Warn("the route to a peer goes into the tunnel already", "peer", peer, "tun", name)
 			continue
 		}
+		if h.Host {
+			continue // a host route keeps it outside already
+		}
 		if mac {
 			add(sysnet.MacAddHostRoute(peer, h), true)
 			p.undo = append(p.undo, sysnet.MacDelHostRoute(peer, h))

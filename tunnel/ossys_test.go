@@ -121,6 +121,17 @@ func TestConfigureSysFailures(t *testing.T) {
 	if last := f.ran[len(f.ran)-1]; last != "/sbin/route -q -n delete -inet 203.0.113.7/32 -gateway 192.168.1.1" {
 		t.Errorf("the peer route was not removed after the failure; ran %v", f.ran)
 	}
+	// A peer with a host route of its own already gets no second one.
+	f = &fakeRun{}
+	pinned := func(netip.Addr) (sysnet.NextHop, error) {
+		return sysnet.NextHop{Gateway: testGW, Interface: "en0", Host: true}, nil
+	}
+	if _, err := configureSys(goosDarwin, "utun3", 1400, nil, routes, []netip.Addr{testPeer}, f.run, pinned, log); err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(f.ran, func(s string) bool { return strings.Contains(s, "203.0.113.7") }) {
+		t.Errorf("ran %v", f.ran)
+	}
 	// Windows below the IPv6 minimum MTU: IPv4 only.
 	f = &fakeRun{}
 	if _, err := configureSys(goosWindows, "esptun0", 1200, nil, nil, nil, f.run, testHop, log); err != nil {

@@ -90,9 +90,13 @@ func MacRouteGet(peer netip.Addr) Cmd {
 //	      flags: <UP,GATEWAY,DONE,STATIC,PRCLONING>
 //
 // A directly connected peer has no gateway line, or one that names a link
-// ("link#4") rather than an address; its NextHop has no Gateway.
+// ("link#4") rather than an address; its NextHop has no Gateway. A
+// destination that is the peer itself with no mask line (or an all-ones
+// mask) is a host route: NextHop.Host.
 func ParseMacRouteGet(out []byte) (NextHop, error) {
 	var hop NextHop
+	var to, dst netip.Addr
+	hostMask := true
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
@@ -107,8 +111,15 @@ func ParseMacRouteGet(out []byte) (NextHop, error) {
 			}
 		case "interface":
 			hop.Interface = v
+		case "route to":
+			to, _ = netip.ParseAddr(v)
+		case "destination":
+			dst, _ = netip.ParseAddr(v)
+		case "mask":
+			hostMask = v == "255.255.255.255" || v == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 		}
 	}
+	hop.Host = to.IsValid() && dst == to && hostMask
 	if !ValidIfName(hop.Interface) {
 		return NextHop{}, errors.New("route get: no interface in the output")
 	}

@@ -193,7 +193,7 @@ func BestWinRoute(routes []WinRoute, peer netip.Addr, index int) (NextHop, bool)
 	if best < 0 {
 		return NextHop{}, false
 	}
-	hop := NextHop{Index: index}
+	hop := NextHop{Index: index, Host: routes[best].Dst.Bits() == peer.BitLen()}
 	if nh := routes[best].NextHop; nh.IsValid() && !nh.IsUnspecified() {
 		hop.Gateway = nh
 	}

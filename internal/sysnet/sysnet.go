@@ -64,6 +64,11 @@ type NextHop struct {
 	Interface string
 	// Index is the outgoing interface's index (Windows).
 	Index int
+	// Host is set when the route found is a host route for the peer
+	// itself: the peer is kept outside a tunnel already (by the tunnel's
+	// own configuration, or by hand), and another host route would only
+	// collide with it.
+	Host bool
 }
 
 // Gone reports whether a failed removal's output says that the thing to

@@ -40,6 +40,10 @@ func TestParseMacRouteGet(t *testing.T) {
 			NextHop{Gateway: netip.MustParseAddr("fe80::1%en0"), Interface: "en0"}, true},
 		{"on link", "   route to: 192.168.1.20\ndestination: 192.168.1.0\n       mask: 255.255.255.0\n    gateway: link#6\n  interface: en0\n",
 			NextHop{Interface: "en0"}, true},
+		{"host route", "   route to: 203.0.113.7\ndestination: 203.0.113.7\n    gateway: 192.168.1.1\n  interface: en0\n      flags: <UP,GATEWAY,HOST,DONE,STATIC>\n",
+			NextHop{Gateway: netip.MustParseAddr("192.168.1.1"), Interface: "en0", Host: true}, true},
+		{"network route to the peer's own address", "   route to: 203.0.113.0\ndestination: 203.0.113.0\n       mask: 255.255.255.0\n    gateway: 192.168.1.1\n  interface: en0\n",
+			NextHop{Gateway: netip.MustParseAddr("192.168.1.1"), Interface: "en0"}, true},
 		{"no route", "route: writing to routing socket: not in table\n", NextHop{}, false},
 		{"interface as an option", "    gateway: 10.0.0.1\n  interface: -flush\n", NextHop{}, false},
 		{"garbage", "\x00:::\n:\ninterface:\n", NextHop{}, false},
@@ -122,6 +126,7 @@ func TestBestWinRoute(t *testing.T) {
 		{Dst: netip.MustParsePrefix("0.0.0.0/0"), NextHop: netip.MustParseAddr("10.9.9.1"), Index: 9, Metric: 1},
 		{Dst: netip.MustParsePrefix("192.168.1.0/24"), NextHop: netip.IPv4Unspecified(), Index: 5, Metric: 256},
 		{Dst: netip.MustParsePrefix("203.0.113.0/24"), NextHop: netip.MustParseAddr("10.9.9.1"), Index: 9, Metric: 1},
+		{Dst: netip.MustParsePrefix("198.51.100.9/32"), NextHop: netip.MustParseAddr("192.168.1.1"), Index: 5, Metric: 1},
 	}
 	for _, tc := range []struct {
 		peer  string
@@ -133,6 +138,7 @@ func TestBestWinRoute(t *testing.T) {
 		{"203.0.113.7", 9, NextHop{Gateway: netip.MustParseAddr("10.9.9.1"), Index: 9}, true},
 		{"192.168.1.20", 5, NextHop{Index: 5}, true},
 		{"192.168.1.20", 7, NextHop{}, false},
+		{"198.51.100.9", 5, NextHop{Gateway: netip.MustParseAddr("192.168.1.1"), Index: 5, Host: true}, true},
 	} {
 		got, ok := BestWinRoute(routes, netip.MustParseAddr(tc.peer), tc.index)
 		if got != tc.want || ok != tc.ok {
