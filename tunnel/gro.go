@@ -232,7 +232,7 @@ func (r *groRun) finish(head []byte) {
 	} else {
 		binary.BigEndian.PutUint16(pkt[2:], uint16(r.total))
 		pkt[10], pkt[11] = 0, 0
-		binary.BigEndian.PutUint16(pkt[10:], ^csumFold(csumAdd(pkt[:20], 0)))
+		binary.BigEndian.PutUint16(pkt[10:], ^csumFold(csumBytes(pkt[:20], 0)))
 	}
 	l4 := pkt[r.iphLen:]
 	l4Len := r.total - r.iphLen
@@ -251,9 +251,9 @@ func (r *groRun) finish(head []byte) {
 	// adds the rest.
 	var sum uint64
 	if r.v6 {
-		sum = csumAdd(pkt[8:40], 0)
+		sum = csumBytes(pkt[8:40], 0)
 	} else {
-		sum = csumAdd(pkt[12:20], 0)
+		sum = csumBytes(pkt[12:20], 0)
 	}
 	sum += uint64(r.proto) + uint64(l4Len)
 	binary.BigEndian.PutUint16(l4[csumOff:], csumFold(sum))
@@ -264,15 +264,6 @@ func (r *groRun) finish(head []byte) {
 	binary.NativeEndian.PutUint16(vh[4:], uint16(r.gso))
 	binary.NativeEndian.PutUint16(vh[6:], uint16(r.iphLen))
 	binary.NativeEndian.PutUint16(vh[8:], uint16(csumOff))
-}
-
-// csumAdd adds b (even length) to sum as 16-bit big-endian words (RFC 1071).
-func csumAdd(b []byte, sum uint64) uint64 {
-	for len(b) >= 2 {
-		sum += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	return sum
 }
 
 // csumFold folds sum to 16 bits, without complementing it.

@@ -37,7 +37,7 @@ func groSeg(v6 bool, proto uint8, sport uint16, seq uint32, payload int, psh boo
 		a, b := src.As4(), dst.As4()
 		copy(p[12:], a[:])
 		copy(p[16:], b[:])
-		binary.BigEndian.PutUint16(p[10:], ^csumFold(csumAdd(p[:20], 0)))
+		binary.BigEndian.PutUint16(p[10:], ^csumFold(csumBytes(p[:20], 0)))
 	}
 	l4 := p[iph:]
 	binary.BigEndian.PutUint16(l4[0:], sport)
@@ -69,14 +69,14 @@ func groSeg(v6 bool, proto uint8, sport uint16, seq uint32, payload int, psh boo
 func fullSum(p []byte, iph int, proto uint8) uint16 {
 	var sum uint64
 	if iph == 40 {
-		sum = csumAdd(p[8:40], 0)
+		sum = csumBytes(p[8:40], 0)
 	} else {
-		sum = csumAdd(p[12:20], 0)
+		sum = csumBytes(p[12:20], 0)
 	}
 	l4 := p[iph:]
 	sum += uint64(proto) + uint64(len(l4))
 	even := len(l4) &^ 1
-	sum = csumAdd(l4[:even], sum)
+	sum = csumBytes(l4[:even], sum)
 	if len(l4) > even {
 		sum += uint64(l4[even]) << 8
 	}
@@ -102,7 +102,7 @@ func assemble(t *testing.T, g *groPlan, r *groRun, bufs [][]byte) (vh, pkt []byt
 		// The field holds the pseudo-header sum; complete it.
 		l4 := pkt[start:]
 		even := len(l4) &^ 1
-		sum := csumAdd(l4[:even], 0)
+		sum := csumBytes(l4[:even], 0)
 		if len(l4) > even {
 			sum += uint64(l4[even]) << 8
 		}
@@ -180,7 +180,7 @@ func TestGROPlan(t *testing.T) {
 					if int(binary.BigEndian.Uint16(pkt[2:])) != len(pkt) {
 						t.Fatal("IPv4 total length not updated")
 					}
-					if csumFold(csumAdd(pkt[:20], 0)) != 0xffff {
+					if csumFold(csumBytes(pkt[:20], 0)) != 0xffff {
 						t.Fatal("IPv4 header checksum wrong")
 					}
 				}

@@ -31,7 +31,17 @@ func (t *Tunnel) routineReadTUN() {
 		if b == nil {
 			return
 		}
-		n, err := t.tun.Read(b.bufs, b.sizes, tunReadOffset)
+		var n int
+		var err error
+		if r := t.tunR; r != nil {
+			var dropped int
+			n, dropped, err = r.read(b.bufs, b.sizes, tunReadOffset)
+			if dropped > 0 {
+				t.tunErrors.Add(uint64(dropped))
+			}
+		} else {
+			n, err = t.tun.Read(b.bufs, b.sizes, tunReadOffset)
+		}
 		if err != nil && !errors.Is(err, tun.ErrTooManySegments) {
 			t.outPool.put(b)
 			if t.isClosing() {

@@ -64,6 +64,7 @@ type Tunnel struct {
 	opts       Options
 	log        *slog.Logger
 	tun        tun.Device
+	tunR       *tunReader // nil: tun.Read; used by routineReadTUN only
 	tunName    string
 	osState    *osConfig
 	conns      []batchConn
@@ -149,6 +150,7 @@ func New(o Options) (*Tunnel, error) {
 	}
 	t.tun = dev
 	t.fin.tw = newTUNWriter(dev)
+	t.tunR = newTUNReader(dev)
 	t.tunName, _ = dev.Name()
 	t.osState, err = configureOS(t.tunName, o.MTU, o.Addresses, o.Routes, o.Peers, t.log)
 	if err != nil {
