@@ -205,6 +205,9 @@ func (sa *ikeSA) sendAuthLocked(certReq []*wire.CertReq) {
 		sa.handleAuthResponseLocked(resp, req)
 	}, func() {
 		sa.failReason = "no answer to IKE_AUTH"
+		if sa.restartLocked(req) {
+			return
+		}
 		if req != nil {
 			req.finish(errors.New(sa.failReason))
 		}
@@ -213,6 +216,33 @@ func (sa *ikeSA) sendAuthLocked(certReq []*wire.CertReq) {
 	if err != nil {
 		sa.failLocked(err.Error())
 	}
+}
+
+// restartLocked starts over with a new IKE SA when IKE_AUTH got no answer
+// and keyingtries allows another attempt, as after an unanswered
+// IKE_SA_INIT: an overloaded responder may have dropped every copy of the
+// request. The new SA takes over the Child SA requests and the waiters;
+// this one goes without a word to the peer.
+func (sa *ikeSA) restartLocked(req *childReq) bool {
+	conn := sa.conn
+	if !sa.initiator || conn == nil || sa.eap != nil || sa.mgr.isClosing() {
+		return false
+	}
+	if tries := conn.KeyingTries; tries != 0 && sa.keyingTries+1 >= tries {
+		return false
+	}
+	var reqs []*childReq
+	if req != nil {
+		reqs = append(reqs, req)
+	}
+	reqs = append(reqs, sa.childReqs...)
+	waiters := sa.initWaiters
+	sa.childReqs, sa.initWaiters, sa.authReq = nil, nil, nil
+	sa.log.Info("no answer to IKE_AUTH, starting over", "attempt", sa.keyingTries+2)
+	sa.destroyLocked("no answer to IKE_AUTH, starting over")
+	m, tries := sa.mgr, sa.keyingTries+1
+	go m.restart(conn, reqs, waiters, tries)
+	return true
 }
 
 func hasWildcard(s string) bool {

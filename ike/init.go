@@ -37,13 +37,7 @@ func (m *Manager) initiate(ctx context.Context, conn *config.Connection, child *
 	if err != nil {
 		return err
 	}
-	local := netip.AddrPortFrom(netip.Addr{}, m.cfg.IKE.Port)
-	if a, ok := firstConcreteAddr(conn.LocalAddrs); ok {
-		local = netip.AddrPortFrom(a, m.cfg.IKE.Port)
-	} else {
-		local = localAddrFor(remote, m.cfg.IKE.Port)
-	}
-	sa := m.newSA(true, conn, local, remote)
+	sa := m.newSA(true, conn, m.localFor(conn, remote), remote)
 	sa.spiI = newIKESPI()
 	if err := m.register(sa); err != nil {
 		return err
@@ -66,6 +60,50 @@ func (m *Manager) initiate(ctx context.Context, conn *config.Connection, child *
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// localFor is the address an initiator's IKE SA of conn sends from.
+func (m *Manager) localFor(conn *config.Connection, remote netip.AddrPort) netip.AddrPort {
+	if a, ok := firstConcreteAddr(conn.LocalAddrs); ok {
+		return netip.AddrPortFrom(a, m.cfg.IKE.Port)
+	}
+	return localAddrFor(remote, m.cfg.IKE.Port)
+}
+
+// restart begins a new IKE SA for conn that takes over the Child SA
+// requests and the waiters of one whose IKE_AUTH got no answer; tries is
+// the number of attempts made so far (keyingtries).
+func (m *Manager) restart(conn *config.Connection, reqs []*childReq, waiters []chan error, tries int) {
+	fail := func(err error) {
+		for _, r := range reqs {
+			r.finish(err)
+		}
+		for _, w := range waiters {
+			w <- err
+		}
+	}
+	if m.isClosing() {
+		fail(ErrClosed)
+		return
+	}
+	remote, err := resolveRemote(conn)
+	if err != nil {
+		fail(err)
+		return
+	}
+	sa := m.newSA(true, conn, m.localFor(conn, remote), remote)
+	sa.spiI = newIKESPI()
+	if err := m.register(sa); err != nil {
+		fail(err)
+		return
+	}
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if conn.Encap && remote.Port() == m.cfg.IKE.NATTPort {
+		sa.natt = true
+	}
+	sa.childReqs, sa.initWaiters, sa.keyingTries = reqs, waiters, tries
+	sa.sendInitLocked(nil)
 }
 
 func resolveRemote(conn *config.Connection) (netip.AddrPort, error) {

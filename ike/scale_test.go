@@ -176,3 +176,22 @@ func TestKeyingTriesNewSPI(t *testing.T) {
 		t.Errorf("responder dropped %d messages it could not decrypt", c.Invalid)
 	}
 }
+
+// TestKeyingTriesAfterIKEAuth: a responder too busy to answer any copy of
+// IKE_AUTH does not end the attempt while keyingtries allows more: the
+// initiator starts over with a new IKE SA and gets its Child SA.
+func TestKeyingTriesAfterIKEAuth(t *testing.T) {
+	ikeCfg := "retransmit_timeout = \"100ms\"\nretransmit_base = 1\nretransmit_tries = 2\n"
+	_, moon, sun := newPair(t, pairOpts{ike: [2]string{ikeCfg, defaultIKE}, conn: [2]string{"keyingtries = 3\n", ""}})
+	sun.tr.setFilter(dropFirst(3, dirIn, isExchange(wire.ExchangeIKEAuth, false)))
+	if err := moon.m.Initiate(ctxT(t, 10*time.Second), "net"); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	// sun still holds the first attempt's half-open SA until
+	// half_open_timeout.
+	m, s := moon.ikeSAs("ESTABLISHED"), sun.ikeSAs("ESTABLISHED")
+	if len(m) != 1 || len(s) != 1 || len(m[0].Children) != 1 {
+		t.Fatalf("established: moon %d, sun %d IKE SAs", len(m), len(s))
+	}
+	checkTraffic(t, moon, sun)
+}
