@@ -119,9 +119,15 @@ func (t *Tunnel) classifyOutbound(b *batch) {
 			continue
 		}
 		if !b.hold(sa) {
-			b.verdict[i] = sad.DropExpired
-			sa.Drop(sad.DropExpired, 1)
-			continue
+			// The SA died between the lookup and the hold: a rekey just
+			// replaced and deleted it. Its successor carries the packet.
+			sa = sadb.Outbound(pol.ID)
+			if sa == nil || !b.hold(sa) {
+				// A dead SA's counters go with it: count globally.
+				b.verdict[i] = sad.DropExpired
+				sadb.GlobalDrop(sad.DropExpired, 1)
+				continue
+			}
 		}
 		b.verdict[i] = verdictOK
 		b.sas[i] = sa
