@@ -43,37 +43,38 @@ type Lifetime struct {
 }
 
 // SA is one IPsec SA. Fields above the line are set before Add and never
-// change; the rest are updated atomically by the data path.
+// change; the rest are updated atomically by the data path. (Fields are
+// ordered so that the struct packs without padding into 320 bytes, the
+// allocator's size class below 352: two SAs per Child SA.)
 type SA struct {
 	Name      string // e.g. "manual/site"
-	Dir       Direction
 	SPI       uint32
 	PolicyID  uint32 // SPD policy this SA serves
-	Cipher    crypto.ESPCipher
+	Dir       Direction
 	ESN       bool
+	Encap     bool // ESP-in-UDP (RFC 3948) rather than raw ESP
+	Cipher    crypto.ESPCipher
 	Local     []spd.Selector // selectors negotiated or configured
 	Remote    []spd.Selector
 	LocalAddr netip.Addr // outer local address (may be invalid = any)
-	Encap     bool       // ESP-in-UDP (RFC 3948) rather than raw ESP
 	Lifetime  Lifetime
 	Created   time.Time
 	// Replay is the inbound anti-replay window (nil on outbound SAs).
 	Replay *esp.ReplayWindow
 
 	// ---- data path state ----
-	peer    atomic.Pointer[netip.AddrPort] // outer destination (outbound) / last source (inbound)
-	seq     atomic.Uint64                  // outbound: last sequence number handed out
-	dead    atomic.Bool
-	Packets atomic.Uint64
-	Bytes   atomic.Uint64
-	Drops   [NumDropReasons]atomic.Uint64
-	softHit atomic.Bool
-	hardHit atomic.Bool
-
+	peer     atomic.Pointer[netip.AddrPort] // outer destination (outbound) / last source (inbound)
+	seq      atomic.Uint64                  // outbound: last sequence number handed out
+	Packets  atomic.Uint64
+	Bytes    atomic.Uint64
+	Drops    [NumDropReasons]atomic.Uint64
 	db       atomic.Pointer[DB] // set by Add; events go to its callback
-	deleted  atomic.Bool        // Delete has been called
 	inflight atomic.Int64       // data path goroutines between Acquire and Release
-	wiped    atomic.Bool        // Cipher.Wipe has been called
+	dead     atomic.Bool
+	softHit  atomic.Bool
+	hardHit  atomic.Bool
+	deleted  atomic.Bool // Delete has been called
+	wiped    atomic.Bool // Cipher.Wipe has been called
 }
 
 // The SA's methods are in sa.go, the DB in db.go.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/esptun/esptun/crypto"
 	"github.com/esptun/esptun/esp"
@@ -723,4 +724,15 @@ func BenchmarkReserveSeq(b *testing.B) {
 			sa.ReserveSeq(64)
 		}
 	})
+}
+
+// TestSASize keeps an SA in the allocator's 320-byte size class on 64-bit
+// platforms: a Child SA has two, and 100 000 Child SAs are a gateway's load.
+func TestSASize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes differ on 32-bit platforms")
+	}
+	if n := unsafe.Sizeof(SA{}); n > 320 {
+		t.Errorf("SA is %d bytes, want at most 320 (reorder fields to remove padding)", n)
+	}
 }
