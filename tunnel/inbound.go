@@ -100,10 +100,8 @@ func (t *Tunnel) classifyInbound(b *batch, c batchConn) {
 			continue
 		}
 		if !b.hold(sa) {
-			// Deleted since the lookup; a dead SA's counters go with it,
-			// so count globally.
 			b.verdict[i] = sad.DropExpired
-			sadb.GlobalDrop(sad.DropExpired, 1)
+			sa.Drop(sad.DropExpired, 1)
 			continue
 		}
 		w := sa.Replay

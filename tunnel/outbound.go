@@ -121,13 +121,13 @@ func (t *Tunnel) classifyOutbound(b *batch) {
 		if !b.hold(sa) {
 			// The SA died between the lookup and the hold: a rekey just
 			// replaced and deleted it. Its successor carries the packet.
-			sa = sadb.Outbound(pol.ID)
-			if sa == nil || !b.hold(sa) {
-				// A dead SA's counters go with it: count globally.
+			cur := sadb.Outbound(pol.ID)
+			if cur == nil || cur == sa || !b.hold(cur) {
 				b.verdict[i] = sad.DropExpired
-				sadb.GlobalDrop(sad.DropExpired, 1)
+				sa.Drop(sad.DropExpired, 1)
 				continue
 			}
+			sa = cur
 		}
 		b.verdict[i] = verdictOK
 		b.sas[i] = sa
