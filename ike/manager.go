@@ -109,7 +109,7 @@ type datagram struct {
 // garbage.
 const (
 	maxInboxBytes = 4 << 20 // all per-worker inboxes together
-	maxFreshBytes = 1 << 20 // initInbox
+	maxFreshBytes = 2 << 20 // initInbox
 	freshBufSize  = 2048    // an IKE_SA_INIT request larger than this gets a buffer of its own
 )
 
