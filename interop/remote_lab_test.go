@@ -8,16 +8,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/esptun/esptun/internal/netns"
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // The remote-access lab: a gateway, a road-warrior client and a host on the
@@ -62,63 +59,17 @@ type rwLab struct {
 
 var rwSeq int
 
-// removeStaleRWNamespaces deletes what a run of this suite that died outright
-// (its PID gone) left of the remote-access labs: namespaces and /etc/netns
-// directories of this lab's own pattern only.
-func removeStaleRWNamespaces() {
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(rwNSPrefix) + `(\d+)-`)
-	for _, dir := range []string{"/run/netns", "/etc/netns"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			m := re.FindStringSubmatch(e.Name())
-			if m == nil {
-				continue
-			}
-			pid, _ := strconv.Atoi(m[1])
-			if pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
-				continue
-			}
-			if dir == "/run/netns" {
-				exec.Command("ip", "netns", "delete", e.Name()).Run()
-			} else {
-				os.RemoveAll(filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-}
-
 // newRWLab builds the three namespaces and their links; everything is
 // removed in t.Cleanup.
 func newRWLab(t *testing.T) *rwLab {
 	t.Helper()
 	requirePrereq(t)
 	if rwSeq == 0 {
-		removeStaleRWNamespaces()
+		testlab.RemoveStale(rwNSPrefix)
 	}
 	rwSeq++
 	mk := func(label, suffix, outer, inner, innerNet, id string) *endpoint {
-		name := fmt.Sprintf("%s%d-%d%s", rwNSPrefix, os.Getpid(), rwSeq, suffix)
-		ns, err := netns.New(name)
-		if err != nil {
-			fatalf(t, "%v", err)
-		}
-		t.Cleanup(func() {
-			if err := ns.Delete(); err != nil {
-				t.Logf("cleanup: %v", err)
-			}
-			os.RemoveAll(filepath.Join("/etc/netns", name))
-		})
-		dir, err := os.MkdirTemp("", rwNSPrefix+label+"-")
-		if err != nil {
-			fatalf(t, "%v", err)
-		}
-		t.Cleanup(func() {
-			if t.Failed() && os.Getenv("ESPTUN_INTEROP_KEEP") != "" {
-				t.Logf("kept %s", dir)
-				return
-			}
-			os.RemoveAll(dir)
-		})
+		ns, dir := newHost(t, fmt.Sprintf("%s%d-%d%s", rwNSPrefix, os.Getpid(), rwSeq, suffix), rwNSPrefix+label+"-")
 		e := &endpoint{label: label, ns: ns, outer: netip.MustParseAddr(outer), id: id, dir: dir}
 		if inner != "" {
 			e.inner, e.innerNet = netip.MustParseAddr(inner), netip.MustParsePrefix(innerNet)
@@ -131,26 +82,18 @@ func newRWLab(t *testing.T) *rwLab {
 		inet:     mk("inet", "i", "10.99.0.1", "10.99.0.1", "10.99.0.0/24", ""),
 		password: fmt.Sprintf("pw-%d-%x", os.Getpid(), time.Now().UnixNano()),
 	}
-	etc := filepath.Join("/etc/netns", l.client.ns.Name)
-	if err := os.MkdirAll(etc, 0o755); err != nil {
+	var err error
+	if l.resolv, err = testlab.ResolvConf(l.client.ns, rwOrigResolv); err != nil {
 		fatalf(t, "%v", err)
 	}
-	l.resolv = filepath.Join(etc, "resolv.conf")
-	if err := os.WriteFile(l.resolv, []byte(rwOrigResolv), 0o644); err != nil {
-		fatalf(t, "%v", err)
-	}
-	if err := netns.Veth(l.client.ns, "ix0", l.gw.ns, "ix0"); err != nil {
+	if err := testlab.Link(l.client.ns, "ix0", []string{"10.77.0.2/24"}, l.gw.ns, "ix0", []string{"10.77.0.1/24"}); err != nil {
 		fatalf(t, "veth: %v", err)
 	}
-	if err := netns.Veth(l.gw.ns, "ix1", l.inet.ns, "ix1"); err != nil {
+	if err := testlab.Link(l.gw.ns, "ix1", []string{"10.99.0.254/24"}, l.inet.ns, "ix1", []string{"10.99.0.1/24"}); err != nil {
 		fatalf(t, "veth: %v", err)
 	}
 	for _, c := range [][]string{
-		{"gw", "ip", "addr", "add", "10.77.0.1/24", "dev", "ix0"},
-		{"gw", "ip", "addr", "add", "10.99.0.254/24", "dev", "ix1"},
 		{"gw", "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-		{"client", "ip", "addr", "add", "10.77.0.2/24", "dev", "ix0"},
-		{"inet", "ip", "addr", "add", "10.99.0.1/24", "dev", "ix1"},
 		{"inet", "ip", "route", "add", "default", "via", "10.99.0.254"},
 	} {
 		e := map[string]*endpoint{"gw": l.gw, "client": l.client, "inet": l.inet}[c[0]]
@@ -535,17 +478,11 @@ func (c *charon) charonVIP(t *testing.T, d time.Duration) netip.Addr {
 // routeDev returns the device e's kernel routes dst through.
 func routeDev(t *testing.T, e *endpoint, dst netip.Addr) string {
 	t.Helper()
-	out, err := e.ns.Run("ip", "-o", "route", "get", dst.String())
+	dev, err := testlab.RouteDev(e.ns, dst)
 	if err != nil {
 		fatalf(t, "%v", err)
 	}
-	f := strings.Fields(out)
-	for i := range f {
-		if f[i] == "dev" && i+1 < len(f) {
-			return f[i+1]
-		}
-	}
-	return ""
+	return dev
 }
 
 // at returns a copy of e whose inner (traffic) address is a, for pingOK and

@@ -66,28 +66,7 @@ func keyLogConf(base func(dir string) string) func(dir string) string {
 // for its host, both removed when t ends.
 func newSecretsNS(t *testing.T, label, suffix string) *endpoint {
 	t.Helper()
-	name := fmt.Sprintf("%s%d-%d%s", secretsNSPrefix, os.Getpid(), secretsSeq, suffix)
-	ns, err := netns.New(name)
-	if err != nil {
-		fatalf(t, "%v", err)
-	}
-	t.Cleanup(func() {
-		if err := ns.Delete(); err != nil {
-			t.Logf("cleanup: %v", err)
-		}
-		os.RemoveAll(filepath.Join("/etc/netns", name))
-	})
-	dir, err := os.MkdirTemp("", secretsNSPrefix+label+"-")
-	if err != nil {
-		fatalf(t, "%v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() && os.Getenv("ESPTUN_INTEROP_KEEP") != "" {
-			t.Logf("kept %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	ns, dir := newHost(t, fmt.Sprintf("%s%d-%d%s", secretsNSPrefix, os.Getpid(), secretsSeq, suffix), secretsNSPrefix+label+"-")
 	return &endpoint{label: label, ns: ns, dir: dir}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/esptun/esptun/internal/netns"
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // endpoint is one host of a two-host lab: a network namespace with an outer
@@ -47,27 +48,7 @@ func newLab(t *testing.T) *lab {
 	requirePrereq(t)
 	n := nsSeq.Add(1)
 	mk := func(label string, outer, inner string, innerNet string, id string) *endpoint {
-		name := fmt.Sprintf("%s%d-%d%s", nsPrefix, os.Getpid(), n, label[:1])
-		ns, err := netns.New(name)
-		if err != nil {
-			fatalf(t, "%v", err)
-		}
-		t.Cleanup(func() {
-			if err := ns.Delete(); err != nil {
-				t.Logf("cleanup: %v", err)
-			}
-		})
-		dir, err := os.MkdirTemp("", nsPrefix+label+"-")
-		if err != nil {
-			fatalf(t, "%v", err)
-		}
-		t.Cleanup(func() {
-			if t.Failed() && os.Getenv("ESPTUN_INTEROP_KEEP") != "" {
-				t.Logf("kept %s", dir)
-				return
-			}
-			os.RemoveAll(dir)
-		})
+		ns, dir := newHost(t, fmt.Sprintf("%s%d-%d%s", nsPrefix, os.Getpid(), n, label[:1]), nsPrefix+label+"-")
 		return &endpoint{
 			label:    label,
 			ns:       ns,
@@ -82,15 +63,34 @@ func newLab(t *testing.T) *lab {
 		moon: mk("moon", "10.77.0.1", "10.78.1.1", "10.78.1.0/24", "moon.interop.test"),
 		sun:  mk("sun", "10.77.0.2", "10.78.2.1", "10.78.2.0/24", "sun.interop.test"),
 	}
-	if err := netns.Veth(l.moon.ns, "ix0", l.sun.ns, "ix0"); err != nil {
+	if err := testlab.Link(l.moon.ns, "ix0", []string{l.moon.outer.String() + "/24"}, l.sun.ns, "ix0", []string{l.sun.outer.String() + "/24"}); err != nil {
 		fatalf(t, "veth: %v", err)
 	}
-	for _, e := range []*endpoint{l.moon, l.sun} {
-		if _, err := e.ns.Run("ip", "addr", "add", e.outer.String()+"/24", "dev", "ix0"); err != nil {
-			fatalf(t, "%v", err)
-		}
-	}
 	return l
+}
+
+// newHost makes the namespace name (and removes its /etc/netns directory
+// at the end) and a directory for the host's files, named dirPrefix...;
+// both are removed in t.Cleanup, the directory kept when the test failed
+// and ESPTUN_INTEROP_KEEP is set.
+func newHost(t *testing.T, name, dirPrefix string) (*netns.NS, string) {
+	t.Helper()
+	ns, err := testlab.NS(t, name, t.Logf)
+	if err != nil {
+		fatalf(t, "%v", err)
+	}
+	dir, err := os.MkdirTemp("", dirPrefix)
+	if err != nil {
+		fatalf(t, "%v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("ESPTUN_INTEROP_KEEP") != "" {
+			t.Logf("kept %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return ns, dir
 }
 
 // innerOnLoopback puts e's inner address on its loopback device, where a
