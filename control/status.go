@@ -4,15 +4,19 @@ import "time"
 
 // Status is the daemon's state as `esptun status --json` prints it.
 type Status struct {
-	Version  string            `json:"version"`
-	Uptime   string            `json:"uptime"`
-	Tun      string            `json:"tun"`
-	Offload  Offload           `json:"offload"`
-	Drops    map[string]uint64 `json:"drops"`    // not attributable to one SA
-	Counters map[string]uint64 `json:"counters"` // keepalives, non-ESP, dummy packets, I/O errors
-	SAs      []SA              `json:"sas"`
-	IKESAs   []IKESA           `json:"ike_sas"`
-	IKE      *IKECounters      `json:"ike,omitempty"`
+	Version string            `json:"version"`
+	Uptime  string            `json:"uptime"`
+	Tun     string            `json:"tun"`
+	Offload Offload           `json:"offload"`
+	Drops   map[string]uint64 `json:"drops"` // not attributable to one SA
+	// DeletedSADrops are the drops counted on SAs deleted since (rekeyed,
+	// expired, torn down): Drops, DeletedSADrops and the drops of the SAs
+	// listed add up to every packet dropped since start.
+	DeletedSADrops map[string]uint64 `json:"drops_deleted_sas"`
+	Counters       map[string]uint64 `json:"counters"` // keepalives, non-ESP, dummy packets, I/O errors
+	SAs            []SA              `json:"sas"`
+	IKESAs         []IKESA           `json:"ike_sas"`
+	IKE            *IKECounters      `json:"ike,omitempty"`
 }
 
 // Offload reports which kernel offloads the data path uses.

@@ -78,7 +78,8 @@ type DB struct {
 	// mu, read lock-free.
 	retired atomic.Pointer[[]*SA]
 
-	drops [NumDropReasons]atomic.Uint64
+	drops        [NumDropReasons]atomic.Uint64
+	deletedDrops [NumDropReasons]atomic.Uint64
 }
 
 // New returns an empty DB. events, if not nil, is called on soft and hard
@@ -243,9 +244,21 @@ func (db *DB) GlobalDrop(r DropReason, n uint64) {
 
 // GlobalDrops returns the counters of GlobalDrop.
 func (db *DB) GlobalDrops() [NumDropReasons]uint64 {
+	return loadDrops(&db.drops)
+}
+
+// DeletedDrops returns the drops counted on SAs that have since been
+// deleted: an SA's counters move here once no data path goroutine holds it,
+// so that GlobalDrops, DeletedDrops and the drops of the SAs still installed
+// together account for every dropped packet.
+func (db *DB) DeletedDrops() [NumDropReasons]uint64 {
+	return loadDrops(&db.deletedDrops)
+}
+
+func loadDrops(c *[NumDropReasons]atomic.Uint64) [NumDropReasons]uint64 {
 	var d [NumDropReasons]uint64
 	for i := range d {
-		d[i] = db.drops[i].Load()
+		d[i] = c[i].Load()
 	}
 	return d
 }

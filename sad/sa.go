@@ -156,9 +156,24 @@ func (sa *SA) Account(packets, bytes uint64) {
 
 // Drop counts n packets dropped for reason r; unknown reasons are ignored.
 // Safe for concurrent use; never allocates.
+// A drop counted on an SA that is already deleted and wiped moves on to its
+// DB's DeletedDrops, so that no count leaves with the SA.
 func (sa *SA) Drop(r DropReason, n uint64) {
 	if r >= 0 && r < NumDropReasons {
 		sa.Drops[r].Add(n)
+		if sa.wiped.Load() {
+			sa.moveDrop(r)
+		}
+	}
+}
+
+// moveDrop moves the SA's count for r to its DB's DeletedDrops. Swap makes
+// it safe to race with wipe's own move.
+func (sa *SA) moveDrop(r DropReason) {
+	if db := sa.db.Load(); db != nil {
+		if n := sa.Drops[r].Swap(0); n != 0 {
+			db.deletedDrops[r].Add(n)
+		}
 	}
 }
 
@@ -184,10 +199,18 @@ func (sa *SA) Release() {
 	}
 }
 
-// wipe calls Cipher.Wipe once.
+// wipe calls Cipher.Wipe once, and hands the SA's drop counts to its DB
+// (DeletedDrops): no data path goroutine holds the SA any more, so they are
+// final but for drops counted on it later, which Drop moves itself.
 func (sa *SA) wipe() {
-	if sa.wiped.CompareAndSwap(false, true) && sa.Cipher != nil {
+	if !sa.wiped.CompareAndSwap(false, true) {
+		return
+	}
+	if sa.Cipher != nil {
 		sa.Cipher.Wipe()
+	}
+	for r := range NumDropReasons {
+		sa.moveDrop(r)
 	}
 }
 

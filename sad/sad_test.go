@@ -736,3 +736,44 @@ func TestSASize(t *testing.T) {
 		t.Errorf("SA is %d bytes, want at most 320 (reorder fields to remove padding)", n)
 	}
 }
+
+// TestDeletedDropsKept checks that the drops of a deleted SA stay counted:
+// they move to DeletedDrops once no batch holds the SA, and drops counted
+// on it later follow them.
+func TestDeletedDropsKept(t *testing.T) {
+	db := New(nil)
+	a, b := inSA(0x1001), outSA(0x2002, 7)
+	for _, sa := range []*SA{a, b} {
+		if err := db.Add(sa); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Drop(DropAuth, 3)
+	b.Drop(DropExpired, 1)
+	db.Delete(b) // held by no one: its counts move at once
+	if got := db.DeletedDrops(); got[DropExpired] != 1 || got[DropAuth] != 0 {
+		t.Fatalf("after deleting an idle SA: DeletedDrops %v, want expired 1", got)
+	}
+	if !a.Acquire() {
+		t.Fatal("Acquire of a live SA failed")
+	}
+	db.Delete(a)
+	a.Drop(DropReplay, 2) // counted by the batch that still holds it
+	if got := db.DeletedDrops(); got[DropAuth] != 0 || got[DropReplay] != 0 {
+		t.Fatalf("SA still held: DeletedDrops %v, want its counts still on the SA", got)
+	}
+	a.Release()
+	a.Drop(DropExpired, 4) // a late drop on the dead SA
+	got := db.DeletedDrops()
+	if got[DropAuth] != 3 || got[DropReplay] != 2 || got[DropExpired] != 5 {
+		t.Fatalf("DeletedDrops %v, want auth 3, replay 2, expired 5", got)
+	}
+	for r := range NumDropReasons {
+		if n := a.Drops[r].Load() + b.Drops[r].Load(); n != 0 {
+			t.Errorf("deleted SAs still hold %d %v drops", n, r)
+		}
+	}
+	if g := db.GlobalDrops(); g != [NumDropReasons]uint64{} {
+		t.Errorf("GlobalDrops %v, want none", g)
+	}
+}

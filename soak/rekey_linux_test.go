@@ -233,7 +233,7 @@ func TestRekeyUnderLoad(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("gateway %s: global drops after the rekeys: %v", g.name, st.Drops)
+		t.Logf("gateway %s: global drops after the rekeys: %v; on the SAs deleted since: %v", g.name, st.Drops, st.DeletedSADrops)
 	}
 	logs := l.a.out.String() + l.b.out.String()
 	childCollisions, ikeCollisions := strings.Count(logs, "msg=\"rekey collision"), strings.Count(logs, "msg=\"IKE rekey collision")

@@ -24,11 +24,12 @@ func (t *Tunnel) udpOffload() (gso, gro bool) {
 func (t *Tunnel) Status(version string) control.Status {
 	gso, gro := t.udpOffload()
 	st := control.Status{
-		Version: version,
-		Uptime:  time.Since(t.started).Round(time.Second).String(),
-		Tun:     t.tunName,
-		Offload: control.Offload{Tun: t.tunOffload(), UDPGSO: gso, UDPGRO: gro},
-		Drops:   dropMap(t.opts.SAD.GlobalDrops()),
+		Version:        version,
+		Uptime:         time.Since(t.started).Round(time.Second).String(),
+		Tun:            t.tunName,
+		Offload:        control.Offload{Tun: t.tunOffload(), UDPGSO: gso, UDPGRO: gro},
+		Drops:          dropMap(t.opts.SAD.GlobalDrops()),
+		DeletedSADrops: dropMap(t.opts.SAD.DeletedDrops()),
 		Counters: map[string]uint64{
 			"nat_keepalives": t.keepalives.Load(),
 			"non_esp":        t.nonESP.Load(),

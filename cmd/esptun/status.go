@@ -41,6 +41,7 @@ func printStatus(w io.Writer, st *control.Status) {
 	fmt.Fprintf(w, "esptun %s, up %s, tun %s (offload tun=%v udp_gso=%v udp_gro=%v)\n",
 		st.Version, st.Uptime, st.Tun, st.Offload.Tun, st.Offload.UDPGSO, st.Offload.UDPGRO)
 	fmt.Fprintf(w, "drops without an SA: %s\n", counters(st.Drops))
+	fmt.Fprintf(w, "drops on SAs deleted since: %s\n", counters(st.DeletedSADrops))
 	fmt.Fprintf(w, "counters: %s\n", counters(st.Counters))
 	if st.IKE != nil {
 		c := st.IKE
