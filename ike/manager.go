@@ -384,10 +384,18 @@ func (m *Manager) expireHalfOpen(now time.Time) {
 	}
 	var stale []*ikeSA
 	m.mu.Lock()
-	for _, sa := range m.halfOpen {
-		if !sa.leftHalfOpen && now.Sub(sa.created) > timeout {
-			stale = append(stale, sa)
+	for key, sa := range m.halfOpen {
+		if now.Sub(sa.created) <= timeout {
+			continue
 		}
+		if sa.leftHalfOpen {
+			// Established: a copy of its IKE_SA_INIT request cannot
+			// still be on its way, so the entry goes, and the table
+			// holds only recent SAs, not every SA the responder has.
+			delete(m.halfOpen, key)
+			continue
+		}
+		stale = append(stale, sa)
 	}
 	m.mu.Unlock()
 	for _, sa := range stale {
@@ -514,9 +522,10 @@ func (m *Manager) samePeer(fresh *ikeSA) []*ikeSA {
 }
 
 // leaveHalfOpen is called once the responder's IKE_AUTH completed. The SA
-// stops counting as half-open, but stays in m.halfOpen until it goes, so
-// that a late copy of the IKE_SA_INIT request finds it rather than making
-// a new half-open SA (RFC 7296 2.1).
+// stops counting as half-open, but stays in m.halfOpen for
+// half_open_timeout after it was made, so that a late copy of the
+// IKE_SA_INIT request finds it rather than making a new half-open SA (RFC
+// 7296 2.1).
 func (m *Manager) leaveHalfOpen(sa *ikeSA) {
 	m.mu.Lock()
 	if sa.halfOpenKey != (halfOpenKey{}) && m.halfOpen[sa.halfOpenKey] == sa && !sa.leftHalfOpen {

@@ -195,3 +195,23 @@ func TestKeyingTriesAfterIKEAuth(t *testing.T) {
 	}
 	checkTraffic(t, moon, sun)
 }
+
+// TestHalfOpenTableShrinks: the responder's table of IKE SAs by
+// IKE_SA_INIT request holds an established SA only for half_open_timeout,
+// not for as long as the SA lives.
+func TestHalfOpenTableShrinks(t *testing.T) {
+	_, moon, sun := newPair(t, pairOpts{ike: [2]string{defaultIKE, defaultIKE + "half_open_timeout = \"1s\"\n"}})
+	establish(t, moon, sun)
+	size := func() int {
+		sun.m.mu.Lock()
+		defer sun.m.mu.Unlock()
+		return len(sun.m.halfOpen)
+	}
+	if size() != 1 {
+		t.Fatalf("half-open table holds %d SAs right after IKE_AUTH, want 1", size())
+	}
+	waitFor(t, 5*time.Second, "half-open table to empty", func() bool { return size() == 0 })
+	if got := len(sun.ikeSAs("ESTABLISHED")); got != 1 {
+		t.Errorf("%d established IKE SAs, want 1", got)
+	}
+}
