@@ -28,7 +28,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esptun/esptun/internal/netns"
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // The IKE lab is two gateways like the manual-keying lab of
@@ -103,28 +103,7 @@ func newIKELab(t *testing.T, cfg ikeLabConfig) *ikeLab {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	l := &ikeLab{cfg: cfg, dir: dir}
 
-	prefix := fmt.Sprintf("esptunike-%d-%d", os.Getpid(), ikeLabSeq.Add(1))
-	l.a = &gateway{name: "a", inner4: innerA4, inner6: innerA6, veth: ikeVethA}
-	l.b = &gateway{name: "b", inner4: innerB4, inner6: innerB6, veth: ikeVethB}
-	for _, g := range []*gateway{l.a, l.b} {
-		ns, err := netns.New(prefix + g.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.ns = ns
-		t.Cleanup(func() {
-			if err := ns.Delete(); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		})
-	}
-	if err := netns.Veth(l.a.ns, ikeVethA, l.b.ns, ikeVethB); err != nil {
-		t.Fatal(err)
-	}
-	l.a.mustRun(t, "ip", "addr", "add", "10.77.0.1/24", "dev", ikeVethA)
-	l.b.mustRun(t, "ip", "addr", "add", "10.77.0.2/24", "dev", ikeVethB)
-	l.a.mustRun(t, "ip", "addr", "add", "fd77::1/64", "dev", ikeVethA, "nodad")
-	l.b.mustRun(t, "ip", "addr", "add", "fd77::2/64", "dev", ikeVethB, "nodad")
+	l.a, l.b = newGatewayPair(t, testlab.Prefix("esptunike-", int64(ikeLabSeq.Add(1))), ikeVethA, ikeVethB)
 
 	if cfg.Auth != "psk" {
 		writeIKECerts(t, dir, cfg.Auth)
@@ -361,16 +340,7 @@ func (g *gateway) ikeStatus(t *testing.T) *ikeStatus {
 // waitFor polls cond every 100ms until it holds or timeout passes, and
 // reports whether it held.
 func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return testlab.Poll(timeout, 100*time.Millisecond, nil, cond) == nil
 }
 
 // settled reports whether g has exactly one IKE SA, ESTABLISHED, with

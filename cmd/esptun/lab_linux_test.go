@@ -130,19 +130,7 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	l := &lab{t: t, cfg: cfg, dir: dir}
 
-	prefix := testlab.Prefix("esptune2e-", int64(labSeq.Add(1)))
-	l.a = &gateway{name: "a", inner4: innerA4, inner6: innerA6, veth: vethA}
-	l.b = &gateway{name: "b", inner4: innerB4, inner6: innerB6, veth: vethB}
-	for _, g := range []*gateway{l.a, l.b} {
-		ns, err := testlab.NS(t, prefix+g.name, t.Errorf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.ns = ns
-	}
-	if err := testlab.Link(l.a.ns, vethA, []string{"10.77.0.1/24", "fd77::1/64"}, l.b.ns, vethB, []string{"10.77.0.2/24", "fd77::2/64"}); err != nil {
-		t.Fatal(err)
-	}
+	l.a, l.b = newGatewayPair(t, testlab.Prefix("esptune2e-", int64(labSeq.Add(1))), vethA, vethB)
 
 	for _, g := range []*gateway{l.a, l.b} {
 		g.conf = filepath.Join(dir, g.name+".toml")
@@ -164,6 +152,27 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 		l.warmUp()
 	}
 	return l
+}
+
+// newGatewayPair makes the namespaces PREFIXa and PREFIXb of the gateways
+// a and b, joined by the veth pair vethA-vethB with the outer addresses
+// 10.77.0.1/24, fd77::1/64 (a) and 10.77.0.2/24, fd77::2/64 (b).
+func newGatewayPair(t *testing.T, prefix, vethA, vethB string) (a, b *gateway) {
+	t.Helper()
+	a = &gateway{name: "a", inner4: innerA4, inner6: innerA6, veth: vethA}
+	b = &gateway{name: "b", inner4: innerB4, inner6: innerB6, veth: vethB}
+	for _, g := range []*gateway{a, b} {
+		ns, err := testlab.NS(t, prefix+g.name, t.Errorf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.ns = ns
+	}
+	if err := testlab.Link(a.ns, vethA, []string{outerA4.String() + "/24", outerA6.String() + "/64"},
+		b.ns, vethB, []string{outerB4.String() + "/24", outerB6.String() + "/64"}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
 }
 
 func randomKey(t *testing.T, n int) []byte {

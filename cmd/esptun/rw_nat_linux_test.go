@@ -58,7 +58,7 @@ func newNATLab(t *testing.T, users int) *natLab {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	l := &rwLab{t: t, cfg: rwLabConfig{Pool: "10.3.0.0/24", Users: users}, dir: dir, users: map[string]string{},
-		prefix: fmt.Sprintf("%s%d-%d", natNSPrefix, os.Getpid(), rwLabSeq.Add(1))}
+		prefix: testlab.Prefix(natNSPrefix, int64(rwLabSeq.Add(1)))}
 	writeIKECerts(t, dir, "ecdsa")
 	var ub strings.Builder
 	for i := 1; i <= users; i++ {
