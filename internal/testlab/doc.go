@@ -8,5 +8,5 @@
 // each suite reports them its own way; what they register with t.Cleanup
 // reports through the Report function it is given.
 //
-// Everything needs Linux; elsewhere the package is empty.
+// Everything but Buffer needs Linux.
 package testlab

@@ -3,7 +3,6 @@
 package testlab
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -133,24 +131,6 @@ func RouteDev(ns *netns.NS, dst netip.Addr) (string, error) {
 		}
 	}
 	return "", nil
-}
-
-// Buffer collects a process's output from its copying goroutines.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Tail returns the last n lines of s.
