@@ -14,10 +14,11 @@ import (
 // daemons in one namespace over loopback: the initiator has N connections,
 // spread over scaleAddrs local addresses 127.0.1.X, each with its own
 // identity and /32 inner selector; the responder has one connection for
-// %any on 127.0.0.1. Both use the standard ports: an esptun initiator
-// floats to its own natt_port on the peer (RFC 3948 says 4500), so two
-// daemons on one address with different ports cannot talk, and a wildcard
-// listen sends from the routed source address, not from local_addrs.
+// %any on 127.0.0.1. Both use the standard ports and addresses of their
+// own: after the NAT-T switch an esptun initiator keeps a peer's custom IKE
+// port that differs from its own (as strongSwan does), so two daemons on
+// one address with different ports cannot talk, and a wildcard listen
+// sends from the routed source address, not from local_addrs.
 type tunnelScale struct {
 	Tunnels          int     `json:"tunnels"`
 	Established      int     `json:"established"`
