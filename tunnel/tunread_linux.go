@@ -92,9 +92,16 @@ func (r *tunReader) readOne() error {
 
 // readFD is the RawConn.Read callback: false waits for the device to be
 // readable, which only the first read of a batch does.
+//
+// The data-path system calls are made with RawSyscall: the descriptors are
+// non-blocking, so no call sleeps, and leaving out the runtime's system-call
+// bookkeeping keeps sysmon from handing this goroutine's P to another
+// thread while a long call (a 64 KiB super-packet) runs. Those hand-overs
+// and the thread wake-ups behind them cost about a sixth of the daemons'
+// CPU (docs/performance.md).
 func (r *tunReader) readFD(fd uintptr) bool {
 	for {
-		n, _, errno := unix.Syscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)))
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)))
 		switch errno {
 		case 0:
 			r.n = int(n)

@@ -111,9 +111,10 @@ func (w *tunWriter) flush() error {
 }
 
 // writev is the RawConn.Write callback; false waits for the device to take
-// more.
+// more. A raw system call, as readFD explains: the descriptor is
+// non-blocking.
 func (w *tunWriter) writev(fd uintptr) bool {
-	_, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+	_, _, errno := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
 	switch errno {
 	case 0:
 	case unix.EAGAIN:

@@ -177,9 +177,10 @@ func (c *linuxConn) Raw() bool                 { return c.raw }
 func (c *linuxConn) Close() error              { return c.file.Close() }
 
 // recvmmsg is the RawConn.Read callback; it reports false to wait for
-// readiness on EAGAIN.
+// readiness on EAGAIN. recvmmsg and sendmmsg are raw system calls with
+// MSG_DONTWAIT, which never sleep (see tunReader.readFD for why).
 func (c *linuxConn) recvmmsg(fd uintptr) bool {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rmsgs[0])), uintptr(c.rcount), unix.MSG_DONTWAIT, 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rmsgs[0])), uintptr(c.rcount), unix.MSG_DONTWAIT, 0, 0)
 	if errno == unix.EAGAIN {
 		return false
 	}
@@ -316,7 +317,7 @@ func (c *linuxConn) source(i int) netip.AddrPort {
 
 func (c *linuxConn) sendmmsg(fd uintptr) bool {
 	for c.wsent < c.wcount {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.wmsgs[c.wsent])), uintptr(c.wcount-c.wsent), unix.MSG_DONTWAIT, 0, 0)
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.wmsgs[c.wsent])), uintptr(c.wcount-c.wsent), unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
 			c.wsent += int(n)
