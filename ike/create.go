@@ -407,7 +407,7 @@ func (sa *ikeSA) rekeyedSA(initiator bool, ourSPI, peerSPI uint64, suite crypto.
 	if err := n.useKeysLocked(suite, keys); err != nil {
 		return nil, err
 	}
-	n.natt, n.natLocal, n.natRemote, n.fragOK = sa.natt, sa.natLocal, sa.natRemote, sa.fragOK
+	n.natt, n.natLocal, n.natRemote, n.natFake, n.fragOK = sa.natt, sa.natLocal, sa.natRemote, sa.natFake, sa.fragOK
 	n.peerHashes = sa.peerHashes
 	n.localID, n.remoteID = sa.localID, sa.remoteID
 	n.nextReqID, n.peerNextID = 0, 0

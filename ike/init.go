@@ -283,8 +283,8 @@ func (sa *ikeSA) checkNATLocked(ps []wire.Payload) {
 	}
 	sa.natRemote = !srcMatch
 	sa.natLocal = !dstMatch
-	if sa.conn != nil && sa.conn.Encap {
-		sa.natLocal = true // forced: behave as if behind a NAT
+	if sa.conn != nil && sa.conn.Encap && !sa.natLocal {
+		sa.natLocal, sa.natFake = true, true // forced: behave as if behind a NAT
 	}
 }
 

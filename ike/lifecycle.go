@@ -448,7 +448,7 @@ func (m *Manager) PeerMoved(in *sad.SA, from netip.AddrPort) {
 		sa := c.ike
 		sa.mu.Lock()
 		defer sa.mu.Unlock()
-		if !sa.natt || !(sa.natLocal || sa.natRemote) || sa.remote == from || sa.state != stateEstablished {
+		if !sa.natt || !followsPeer(sa.natLocal && !sa.natFake, sa.natRemote) || sa.remote == from || sa.state != stateEstablished {
 			return
 		}
 		sa.log.Info("peer moved (ESP)", "from", sa.remote, "to", from)

@@ -66,7 +66,8 @@ type ikeSA struct {
 
 	local, remote netip.AddrPort // remote moves with NAT-T (2.23)
 	natt          bool           // IKE on the NAT-T port with the non-ESP marker
-	natLocal      bool           // we are behind a NAT
+	natLocal      bool           // we are behind a NAT, or pretend to be (natFake)
+	natFake       bool           // natLocal only because encap = true forces it
 	natRemote     bool           // the peer is behind a NAT
 	fragOK        bool           // peer announced IKEV2_FRAGMENTATION_SUPPORTED
 	peerHashes    []auth.HashAlgorithm
@@ -512,12 +513,15 @@ func (sa *ikeSA) decrypt(pkt []byte, h wire.Header) ([]wire.Payload, error) {
 // updatePeerLocked follows the peer to a new address after an authenticated
 // message, when NAT-T is in use (RFC 7296 2.23).
 func (sa *ikeSA) updatePeerLocked(d datagram) {
-	if d.remote == sa.remote || !sa.natt || !(sa.natRemote || sa.natLocal) {
+	if d.remote == sa.remote || !sa.natt {
 		return
 	}
-	if d.remote.Addr() == sa.remote.Addr() && sa.remote.Port() == sa.mgr.cfg.IKE.Port {
-		// The ordinary switch to the NAT-T port (RFC 7296 2.23).
+	if !sa.initiator && d.remote.Addr() == sa.remote.Addr() && sa.remote.Port() == sa.mgr.cfg.IKE.Port {
+		// The initiator's ordinary switch to the NAT-T port, which a
+		// responder follows whichever end the NAT is at.
 		sa.log.Debug("peer moved to the NAT-T port", "to", d.remote)
+	} else if !followsPeer(sa.natLocal && !sa.natFake, sa.natRemote) {
+		return
 	} else {
 		sa.log.Info("peer moved", "from", sa.remote, "to", d.remote)
 	}
@@ -669,4 +673,14 @@ func payloadOf[T wire.Payload](ps []wire.Payload) T {
 		}
 	}
 	return zero
+}
+
+// followsPeer reports whether an IKE SA updates the peer's address and port
+// from authenticated packets (RFC 7296 2.23): a host that is not behind a
+// NAT does, when the peer is behind one, so that a NAT rebinding does not
+// cut the tunnel; a host behind a NAT does not, as that would let anyone
+// who replays a packet from elsewhere redirect its traffic. Pretending to
+// be behind a NAT (encap = true) does not count as being behind one.
+func followsPeer(behindNAT, peerBehindNAT bool) bool {
+	return peerBehindNAT && !behindNAT
 }
