@@ -20,7 +20,7 @@ GO        ?= go
 BIN       := bin/esptun
 TIMEOUT   ?= 20m
 FUZZTIME  ?= 10s
-FUZZ_PKGS ?= ./esp ./config ./ike/wire ./ike ./spd ./crypto
+FUZZ_PKGS ?= ./esp ./config ./ike/wire ./ike ./ike/auth ./ike/eap ./spd ./crypto ./tunnel ./netcfg ./internal/sysnet
 
 .PHONY: all build test vet unit fuzz interop demo bench clean soak
 
