@@ -4,11 +4,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"fmt"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/esptun/esptun/crypto"
+	"github.com/esptun/esptun/internal/pairbench"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -129,44 +128,19 @@ func BenchmarkReplayWindow(b *testing.B) {
 // pairedBlock is how many packets pairedBench times at a stretch.
 const pairedBlock = 16
 
-// pairedBench times blocks of pairedBlock calls of esp and of raw in turn,
-// alternating which goes first, and reports the median block of each per
-// call (esp-ns/op, raw-ns/op) and their ratio (esp/raw). Blocks are a few
-// microseconds apart, so both see the same load on a shared machine, which
-// separate benchmarks run seconds apart do not.
+// pairedBench times blocks of pairedBlock calls of esp and of raw in turn
+// (package pairbench) and reports the median block of each per call
+// (esp-ns/op, raw-ns/op) and their ratio (esp/raw).
 func pairedBench(b *testing.B, esp, raw func()) {
-	const samples = 1 << 15
-	te := make([]time.Duration, 0, samples)
-	tr := make([]time.Duration, 0, samples)
-	timeBlock := func(f func()) time.Duration {
-		t0 := time.Now()
-		for range pairedBlock {
-			f()
-		}
-		return time.Since(t0)
-	}
-	odd := false
-	for b.Loop() {
-		var de, dr time.Duration
-		if odd {
-			dr = timeBlock(raw)
-			de = timeBlock(esp)
-		} else {
-			de = timeBlock(esp)
-			dr = timeBlock(raw)
-		}
-		odd = !odd
-		if len(te) < samples {
-			te, tr = append(te, de), append(tr, dr)
+	repeat := func(f func()) func(int) {
+		return func(n int) {
+			for range n {
+				f()
+			}
 		}
 	}
-	slices.Sort(te)
-	slices.Sort(tr)
-	me := float64(te[len(te)/2]) / pairedBlock
-	mr := float64(tr[len(tr)/2]) / pairedBlock
-	b.ReportMetric(me, "esp-ns/op")
-	b.ReportMetric(mr, "raw-ns/op")
-	b.ReportMetric(me/mr, "esp/raw")
+	pairbench.Run(b, pairedBlock, 1<<15, pairbench.Metrics{X: "esp-ns/op", Y: "raw-ns/op", Ratio: "esp/raw"},
+		repeat(esp), repeat(raw))
 }
 
 // rawAEAD returns the bare cipher.AEAD under the key testCiphers use for

@@ -14,6 +14,7 @@ import (
 
 	"github.com/esptun/esptun/crypto"
 	"github.com/esptun/esptun/esp"
+	"github.com/esptun/esptun/internal/pairbench"
 )
 
 // fakeCipher records Wipe and flags use after it.
@@ -621,39 +622,18 @@ func benchmarkInbound(b *testing.B, n int, random bool) {
 func BenchmarkInboundScale(b *testing.B) {
 	big, bl := inboundSetup(b, 100000, false)
 	small, sl := inboundSetup(b, 10, false)
-	const block, samples = 1024, 1 << 14
-	tb, ts := make([]time.Duration, 0, samples), make([]time.Duration, 0, samples)
-	run := func(db *DB, l []uint32) time.Duration {
-		t0 := time.Now()
-		for i := range block {
-			if db.Inbound(l[i&255]) == nil {
-				b.Fatal("miss")
-			}
-		}
-		return time.Since(t0)
-	}
 	b.ReportAllocs()
-	odd := false
-	for b.Loop() {
-		var dBig, dSmall time.Duration
-		if odd {
-			dSmall = run(small, sl)
-			dBig = run(big, bl)
-		} else {
-			dBig = run(big, bl)
-			dSmall = run(small, sl)
+	pairbench.Run(b, 1024, 1<<14, pairbench.Metrics{X: "ns/op-100000", Y: "ns/op-10", Ratio: "x10"},
+		func(n int) { inboundBlock(b, big, bl, n) }, func(n int) { inboundBlock(b, small, sl, n) })
+}
+
+// inboundBlock looks up n of the SPIs in l (256 of them) in db.
+func inboundBlock(b *testing.B, db *DB, l []uint32, n int) {
+	for i := range n {
+		if db.Inbound(l[i&255]) == nil {
+			b.Fatal("miss")
 		}
-		if len(tb) < samples {
-			tb, ts = append(tb, dBig), append(ts, dSmall)
-		}
-		odd = !odd
 	}
-	slices.Sort(tb)
-	slices.Sort(ts)
-	mb, ms := float64(tb[len(tb)/2])/block, float64(ts[len(ts)/2])/block
-	b.ReportMetric(mb, "ns/op-100000")
-	b.ReportMetric(ms, "ns/op-10")
-	b.ReportMetric(mb/ms, "x10")
 }
 
 // inboundSetup returns a DB of n inbound SAs and 256 of their SPIs.

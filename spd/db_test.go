@@ -9,8 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
+
+	"github.com/esptun/esptun/internal/pairbench"
 )
 
 func policy(id, prio uint32, a Action, local, remote []string) *Policy {
@@ -380,37 +381,16 @@ func lookupSetup(b *testing.B, n int) (*DB, []*Packet) {
 func BenchmarkLookupScale(b *testing.B) {
 	big, bf := lookupSetup(b, 100000)
 	small, sf := lookupSetup(b, 10)
-	const block, samples = 1024, 1 << 14
-	tb, ts := make([]time.Duration, 0, samples), make([]time.Duration, 0, samples)
-	run := func(db *DB, flows []*Packet) time.Duration {
-		t0 := time.Now()
-		for i := range block {
-			db.LookupOutbound(flows[i&255])
-		}
-		return time.Since(t0)
-	}
 	b.ReportAllocs()
-	odd := false
-	for b.Loop() {
-		var dBig, dSmall time.Duration
-		if odd {
-			dSmall = run(small, sf)
-			dBig = run(big, bf)
-		} else {
-			dBig = run(big, bf)
-			dSmall = run(small, sf)
-		}
-		if len(tb) < samples {
-			tb, ts = append(tb, dBig), append(ts, dSmall)
-		}
-		odd = !odd
+	pairbench.Run(b, 1024, 1<<14, pairbench.Metrics{X: "ns/op-100000", Y: "ns/op-10", Ratio: "x10"},
+		func(n int) { lookupBlock(big, bf, n) }, func(n int) { lookupBlock(small, sf, n) })
+}
+
+// lookupBlock looks up n of the flows (256 of them) in db.
+func lookupBlock(db *DB, flows []*Packet, n int) {
+	for i := range n {
+		db.LookupOutbound(flows[i&255])
 	}
-	slices.Sort(tb)
-	slices.Sort(ts)
-	mb, ms := float64(tb[len(tb)/2])/block, float64(ts[len(ts)/2])/block
-	b.ReportMetric(mb, "ns/op-100000")
-	b.ReportMetric(ms, "ns/op-10")
-	b.ReportMetric(mb/ms, "x10")
 }
 
 func benchmarkLookup(b *testing.B, n int) {
