@@ -70,13 +70,31 @@ func (t *Tunnel) SendIKE(pkt []byte, local, remote netip.AddrPort, natt bool) er
 		return errors.New("tunnel: no socket for this IKE message")
 	}
 	if natt {
-		// RFC 3948 2.2: the non-ESP marker tells IKE from ESP.
-		b := make([]byte, 4+len(pkt))
+		// RFC 3948 2.2: the non-ESP marker tells IKE from ESP. The copy
+		// goes in a pooled buffer, so that answering IKE_SA_INIT
+		// requests on the NAT-T port makes no garbage either.
+		if 4+len(pkt) > ikeMarkedSize {
+			b := make([]byte, 4+len(pkt))
+			copy(b[4:], pkt)
+			return c.WriteOne(b, remote)
+		}
+		bp := ikeMarkedPool.Get().(*[ikeMarkedSize]byte)
+		b := bp[:4+len(pkt)]
+		clear(b[:4])
 		copy(b[4:], pkt)
-		return c.WriteOne(b, remote)
+		err := c.WriteOne(b, remote)
+		ikeMarkedPool.Put(bp)
+		return err
 	}
 	return c.WriteOne(pkt, remote)
 }
+
+// ikeMarkedSize bounds the IKE messages SendIKE sends on the NAT-T port
+// from a pooled buffer (non-ESP marker included); larger ones, rare (IKE
+// fragments are smaller), get a buffer of their own.
+const ikeMarkedSize = 2048
+
+var ikeMarkedPool = sync.Pool{New: func() any { return new([ikeMarkedSize]byte) }}
 
 // SendKeepalive sends a NAT-keepalive (RFC 3948 2.3).
 func (t *Tunnel) SendKeepalive(local, remote netip.AddrPort) error {

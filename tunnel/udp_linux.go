@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -429,27 +430,50 @@ func (c *linuxConn) writeChunk(bufs [][]byte, gso bool) error {
 }
 
 func (c *linuxConn) WriteOne(b []byte, dst netip.AddrPort) error {
-	var sa unix.Sockaddr
-	if c.is6 {
-		sa = &unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
-	} else {
-		sa = &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().Unmap().As4()}
-	}
 	if c.raw {
-		switch sa := sa.(type) {
-		case *unix.SockaddrInet4:
-			sa.Port = 0
-		case *unix.SockaddrInet6:
-			sa.Port = 0
-		}
+		dst = netip.AddrPortFrom(dst.Addr(), 0)
 	}
-	var serr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), b, unix.MSG_DONTWAIT, sa)
-		return serr != unix.EAGAIN
-	})
-	if err != nil {
-		return err
+	w := writeOnePool.Get().(*writeOne)
+	w.b = b
+	var to unix.Sockaddr
+	if c.is6 {
+		w.sa6 = unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
+		to = &w.sa6
+	} else {
+		w.sa4 = unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().Unmap().As4()}
+		to = &w.sa4
 	}
-	return serr
+	w.to, w.err = to, nil
+	err := c.rc.Write(w.fn)
+	if err == nil {
+		err = w.err
+	}
+	w.b, w.to, w.err = nil, nil, nil
+	writeOnePool.Put(w)
+	return err
+}
+
+// writeOne is the state of one WriteOne call, pooled with its RawConn
+// callback so that a WriteOne allocates nothing: an IKE_SA_INIT flood is
+// answered with one COOKIE each.
+type writeOne struct {
+	b   []byte
+	to  unix.Sockaddr // &sa4 or &sa6
+	sa4 unix.SockaddrInet4
+	sa6 unix.SockaddrInet6
+	err error
+	fn  func(fd uintptr) bool // w.sendto
+}
+
+var writeOnePool = sync.Pool{New: func() any {
+	w := &writeOne{}
+	w.fn = w.sendto
+	return w
+}}
+
+// sendto is the RawConn.Write callback of WriteOne; it reports false to
+// wait for the socket to become writable on EAGAIN.
+func (w *writeOne) sendto(fd uintptr) bool {
+	w.err = unix.Sendto(int(fd), w.b, unix.MSG_DONTWAIT, w.to)
+	return w.err != unix.EAGAIN
 }

@@ -1,0 +1,70 @@
+//go:build linux
+
+package tunnel
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestSendIKENoGarbage sends IKE messages through real sockets on the
+// plain IKE port and on the NAT-T port (with the non-ESP marker, RFC 3948
+// 2.2): what arrives is the message, and a send allocates nothing, since
+// an IKE_SA_INIT flood is answered with one COOKIE per request.
+func TestSendIKENoGarbage(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	ike, err := listenUDP(netip.AddrPortFrom(lo, 0), ikeBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ike.Close()
+	natt, err := listenUDP(netip.AddrPortFrom(lo, 0), ikeBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer natt.Close()
+	tn := &Tunnel{ikeConns: []batchConn{ike}, conns: []batchConn{natt}}
+	msg := bytes.Repeat([]byte{0x2e}, 53) // the size of a COOKIE answer
+	for _, c := range []struct {
+		name  string
+		natt  bool
+		from  netip.AddrPort
+		want  []byte
+		local netip.AddrPort
+	}{
+		{"ike", false, ike.LocalAddr(), msg, ike.LocalAddr()},
+		{"natt", true, natt.LocalAddr(), append([]byte{0, 0, 0, 0}, msg...), natt.LocalAddr()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			remote := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+			if err := tn.SendIKE(msg, c.local, remote, c.natt); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 2048)
+			peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := peer.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf[:n], c.want) || from.Port() != c.from.Port() {
+				t.Fatalf("got %x from %v, want %x from %v", buf[:n], from, c.want, c.from)
+			}
+			allocs := testing.AllocsPerRun(200, func() {
+				if err := tn.SendIKE(msg, c.local, remote, c.natt); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 && !raceEnabled {
+				t.Errorf("SendIKE: %.1f allocations per message", allocs)
+			}
+		})
+	}
+}
