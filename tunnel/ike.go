@@ -70,9 +70,12 @@ func (t *Tunnel) SendIKE(pkt []byte, local, remote netip.AddrPort, natt bool) er
 		return errors.New("tunnel: no socket for this IKE message")
 	}
 	if natt {
-		// RFC 3948 2.2: the non-ESP marker tells IKE from ESP. The copy
-		// goes in a pooled buffer, so that answering IKE_SA_INIT
-		// requests on the NAT-T port makes no garbage either.
+		// RFC 3948 2.2: the non-ESP marker tells IKE from ESP.
+		if g, ok := c.(gatherWriter); ok {
+			return g.writeGather(nonESPMarker[:], pkt, remote)
+		}
+		// Elsewhere the copy goes in a pooled buffer, so that answering
+		// IKE_SA_INIT requests on the NAT-T port makes no garbage either.
 		if 4+len(pkt) > ikeMarkedSize {
 			b := make([]byte, 4+len(pkt))
 			copy(b[4:], pkt)
@@ -89,9 +92,19 @@ func (t *Tunnel) SendIKE(pkt []byte, local, remote netip.AddrPort, natt bool) er
 	return c.WriteOne(pkt, remote)
 }
 
+// nonESPMarker precedes IKE messages on the NAT-T port (RFC 3948 2.2).
+var nonESPMarker = [4]byte{}
+
+// gatherWriter is a batchConn that sends a datagram made of two slices
+// without copying them together (sendmsg with two iovecs).
+type gatherWriter interface {
+	writeGather(a, b []byte, dst netip.AddrPort) error
+}
+
 // ikeMarkedSize bounds the IKE messages SendIKE sends on the NAT-T port
-// from a pooled buffer (non-ESP marker included); larger ones, rare (IKE
-// fragments are smaller), get a buffer of their own.
+// from a pooled buffer (non-ESP marker included) where the socket cannot
+// gather; larger ones, rare (IKE fragments are smaller), get a buffer of
+// their own.
 const ikeMarkedSize = 2048
 
 var ikeMarkedPool = sync.Pool{New: func() any { return new([ikeMarkedSize]byte) }}
@@ -102,7 +115,7 @@ func (t *Tunnel) SendKeepalive(local, remote netip.AddrPort) error {
 	if c == nil {
 		return errors.New("tunnel: no NAT-T socket")
 	}
-	return c.WriteOne([]byte{0xff}, remote)
+	return c.WriteOne(natKeepalive[:], remote)
 }
 
 // acquireQueue holds outbound packets whose policy waits for an SA
@@ -179,3 +192,6 @@ func (t *Tunnel) peerMoved(sa *sad.SA, from netip.AddrPort) {
 		t.opts.PeerMoved(sa, from)
 	}
 }
+
+// natKeepalive is the NAT-keepalive packet (RFC 3948 2.3).
+var natKeepalive = [1]byte{0xff}

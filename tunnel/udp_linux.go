@@ -430,50 +430,90 @@ func (c *linuxConn) writeChunk(bufs [][]byte, gso bool) error {
 }
 
 func (c *linuxConn) WriteOne(b []byte, dst netip.AddrPort) error {
-	if c.raw {
-		dst = netip.AddrPortFrom(dst.Addr(), 0)
-	}
-	w := writeOnePool.Get().(*writeOne)
-	w.b = b
-	var to unix.Sockaddr
-	if c.is6 {
-		w.sa6 = unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
-		to = &w.sa6
-	} else {
-		w.sa4 = unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().Unmap().As4()}
-		to = &w.sa4
-	}
-	w.to, w.err = to, nil
-	err := c.rc.Write(w.fn)
-	if err == nil {
-		err = w.err
-	}
-	w.b, w.to, w.err = nil, nil, nil
-	writeOnePool.Put(w)
-	return err
+	return c.writeGather(nil, b, dst)
 }
 
-// writeOne is the state of one WriteOne call, pooled with its RawConn
-// callback so that a WriteOne allocates nothing: an IKE_SA_INIT flood is
-// answered with one COOKIE each.
-type writeOne struct {
-	b   []byte
-	to  unix.Sockaddr // &sa4 or &sa6
-	sa4 unix.SockaddrInet4
-	sa6 unix.SockaddrInet6
-	err error
-	fn  func(fd uintptr) bool // w.sendto
+// oneSend is the state of one WriteOne or writeGather call: the message
+// header, its two iovecs and the destination, pooled so that a send
+// allocates nothing.
+type oneSend struct {
+	hdr  unix.Msghdr
+	iov  [2]unix.Iovec
+	name unix.RawSockaddrInet6
+	err  error
+	fn   func(fd uintptr) bool
 }
 
-var writeOnePool = sync.Pool{New: func() any {
-	w := &writeOne{}
-	w.fn = w.sendto
-	return w
+var oneSendPool = sync.Pool{New: func() any {
+	s := new(oneSend)
+	s.fn = s.send
+	return s
 }}
 
-// sendto is the RawConn.Write callback of WriteOne; it reports false to
-// wait for the socket to become writable on EAGAIN.
-func (w *writeOne) sendto(fd uintptr) bool {
-	w.err = unix.Sendto(int(fd), w.b, unix.MSG_DONTWAIT, w.to)
-	return w.err != unix.EAGAIN
+// send is the RawConn.Write callback of writeGather. Like the data path's
+// calls it is a raw system call on a non-blocking socket: the runtime's
+// system-call bookkeeping would wake sysmon out of its idle sleep for every
+// IKE message a quiet daemon sends, and keep it polling every 20 µs after.
+func (s *oneSend) send(fd uintptr) bool {
+	for {
+		_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.hdr)), unix.MSG_DONTWAIT)
+		switch errno {
+		case 0:
+			s.err = nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			s.err = errno
+			return true
+		}
+	}
+}
+
+// writeGather sends one datagram made of a (may be empty) and b to dst,
+// without copying them together. It may be called from any goroutine.
+func (c *linuxConn) writeGather(a, b []byte, dst netip.AddrPort) error {
+	s := oneSendPool.Get().(*oneSend)
+	s.name = unix.RawSockaddrInet6{}
+	port := dst.Port()
+	if c.raw {
+		port = 0
+	}
+	var nameLen uint32
+	if c.is6 {
+		s.name.Family = unix.AF_INET6
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s.name.Port))[:], port)
+		s.name.Addr = dst.Addr().As16()
+		nameLen = unix.SizeofSockaddrInet6
+	} else {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.name))
+		sa.Family = unix.AF_INET
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], port)
+		sa.Addr = dst.Addr().Unmap().As4()
+		nameLen = unix.SizeofSockaddrInet4
+	}
+	n := 0
+	for _, p := range [2][]byte{a, b} {
+		if len(p) > 0 {
+			s.iov[n].Base = &p[0]
+			s.iov[n].SetLen(len(p))
+			n++
+		}
+	}
+	s.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&s.name)), Namelen: nameLen}
+	if n > 0 {
+		s.hdr.Iov = &s.iov[0]
+		s.hdr.SetIovlen(n)
+	}
+	s.err = nil
+	err := c.rc.Write(s.fn)
+	if err == nil {
+		err = s.err
+	}
+	s.iov = [2]unix.Iovec{} // keep no caller buffer alive from the pool
+	s.hdr = unix.Msghdr{}
+	oneSendPool.Put(s)
+	return err
 }

@@ -127,3 +127,74 @@ func TestLinuxConnNoAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per batch, want 0", allocs)
 	}
 }
+
+// TestSendIKEGather sends IKE messages the way the Manager does, on the
+// plain IKE port and on the NAT-T port with the non-ESP marker in front
+// (RFC 3948 2.2), over IPv4 and IPv6 loopback, and checks what arrives, and
+// that a send allocates nothing.
+func TestSendIKEGather(t *testing.T) {
+	for _, family := range []string{"127.0.0.1", "::1"} {
+		t.Run(family, func(t *testing.T) {
+			addr := netip.MustParseAddr(family)
+			rx, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
+			if err != nil {
+				t.Skipf("no %s socket here: %v", family, err)
+			}
+			defer rx.Close()
+			ikeConn, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ikeConn.Close()
+			nattConn, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nattConn.Close()
+			tun := &Tunnel{ikeConns: []batchConn{ikeConn}, conns: []batchConn{nattConn}}
+			msg := make([]byte, 300)
+			for i := range msg {
+				msg[i] = byte(i*7 + 1)
+			}
+			bufs := [][]byte{make([]byte, bufSize)}
+			sizes := make([]int, 1)
+			srcs := make([]netip.AddrPort, 1)
+			recv := func() ([]byte, netip.AddrPort) {
+				n, err := rx.ReadBatch(bufs, 0, sizes, srcs)
+				if err != nil || n != 1 {
+					t.Fatalf("ReadBatch: %d, %v", n, err)
+				}
+				return bufs[0][:sizes[0]], srcs[0]
+			}
+			dst := rx.LocalAddr()
+			for _, natt := range []bool{false, true} {
+				if err := tun.SendIKE(msg, netip.AddrPort{}, dst, natt); err != nil {
+					t.Fatalf("SendIKE natt=%v: %v", natt, err)
+				}
+				got, from := recv()
+				want, wantFrom := msg, ikeConn.LocalAddr()
+				if natt {
+					want, wantFrom = append([]byte{0, 0, 0, 0}, msg...), nattConn.LocalAddr()
+				}
+				if !bytes.Equal(got, want) || from != wantFrom {
+					t.Fatalf("natt=%v: got %d bytes from %v, want %d bytes from %v", natt, len(got), from, len(want), wantFrom)
+				}
+			}
+			if err := tun.SendKeepalive(netip.AddrPort{}, dst); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := recv(); !bytes.Equal(got, []byte{0xff}) {
+				t.Fatalf("keepalive: got %x", got)
+			}
+			allocs := testing.AllocsPerRun(50, func() {
+				if err := tun.SendIKE(msg, netip.AddrPort{}, dst, true); err != nil {
+					t.Fatal(err)
+				}
+				recv()
+			})
+			if allocs != 0 && !raceEnabled {
+				t.Fatalf("%.1f allocations per IKE message, want 0", allocs)
+			}
+		})
+	}
+}
