@@ -117,6 +117,36 @@ func (j *cookieJar) candidates(ni []byte, ip netip.Addr, spi uint64) [2]cookie {
 	return [2]cookie{j.cur.mac(j.version, ni, ip, spi), j.prev.mac(j.version-1, ni, ip, spi)}
 }
 
+// cookieAnswerLen is the size of an IKE_SA_INIT response that only asks
+// for a COOKIE: header and one notify.
+const cookieAnswerLen = wire.HeaderLen + 8 + cookieLen
+
+// putCookieAnswer writes into b (at least cookieAnswerLen bytes) the
+// IKE_SA_INIT response to SPIi that asks for cookie c (RFC 7296 2.6) and
+// returns it.
+func putCookieAnswer(b []byte, spiI uint64, c cookie) []byte {
+	pkt := b[:cookieAnswerLen]
+	binary.BigEndian.PutUint64(pkt[0:], spiI)
+	binary.BigEndian.PutUint64(pkt[8:], 0)
+	pkt[16] = byte(wire.PayloadNotify)
+	pkt[17] = 2 << 4
+	pkt[18] = byte(wire.ExchangeIKESAInit)
+	pkt[19] = byte(wire.FlagResponse)
+	binary.BigEndian.PutUint32(pkt[20:], 0)
+	binary.BigEndian.PutUint32(pkt[24:], cookieAnswerLen)
+	p := pkt[wire.HeaderLen:]
+	p[0], p[1] = byte(wire.PayloadNone), 0
+	binary.BigEndian.PutUint16(p[2:], 8+cookieLen)
+	p[4], p[5] = 0, 0 // protocol ID and SPI size
+	binary.BigEndian.PutUint16(p[6:], uint16(wire.NotifyCookie))
+	copy(p[8:], c[:])
+	return pkt
+}
+
+// cookieAnswers holds the buffers of COOKIE answers made in HandleDatagram,
+// where the received datagram belongs to the caller.
+var cookieAnswers = sync.Pool{New: func() any { return new([cookieAnswerLen]byte) }}
+
 // cookieVariants returns the other forms an IKE_SA_INIT request may have
 // had at the initiator: without its leading COOKIE notify when it has one,
 // else with each COOKIE we may have asked for. An initiator that got a

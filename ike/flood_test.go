@@ -13,10 +13,19 @@ import (
 	"github.com/esptun/esptun/spd"
 )
 
-type nopTransport struct{ sent int }
+// nopTransport counts what is sent and keeps a copy of the last message
+// (without allocating, so that allocation counts stay those of the Manager).
+type nopTransport struct {
+	sent     int
+	last     [256]byte
+	lastLen  int
+	lastNATT bool
+}
 
 func (t *nopTransport) SendIKE(pkt []byte, local, remote netip.AddrPort, natt bool) error {
 	t.sent++
+	t.lastLen = copy(t.last[:], pkt)
+	t.lastNATT = natt
 	return nil
 }
 func (t *nopTransport) SendKeepalive(local, remote netip.AddrPort) error { return nil }
@@ -79,42 +88,59 @@ secret = "correct horse battery staple"
 
 // BenchmarkInitFlood answers spoofed IKE_SA_INIT requests with a COOKIE
 // (cookie_threshold 0): the work and garbage one flood request costs,
-// from HandleDatagram to the answer.
+// from HandleDatagram to the answer. On the plain IKE port the answer is
+// made in HandleDatagram; on the NAT-T port the request queues for a
+// worker.
 func BenchmarkInitFlood(b *testing.B) {
-	m, tr := floodManager(b)
-	pkt := floodRequest(b)
-	remote := netip.MustParseAddrPort("192.0.2.1:500")
-	local := netip.MustParseAddrPort("192.0.2.2:500")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		binary.BigEndian.PutUint64(pkt[0:8], uint64(i)+1)
-		m.HandleDatagram(pkt, remote, local, false)
-		d := <-m.initInbox
-		m.process(d)
-		m.done(d)
-	}
-	b.StopTimer()
-	if tr.sent != b.N || m.halfOpenCount.Load() != 0 {
-		b.Fatalf("%d answers to %d requests, %d half-open", tr.sent, b.N, m.halfOpenCount.Load())
+	for _, natt := range []bool{false, true} {
+		name := "ike-port"
+		if natt {
+			name = "natt-port"
+		}
+		b.Run(name, func(b *testing.B) {
+			m, tr := floodManager(b)
+			pkt := floodRequest(b)
+			remote := netip.MustParseAddrPort("192.0.2.1:500")
+			local := netip.MustParseAddrPort("192.0.2.2:500")
+			b.ReportAllocs()
+			b.SetBytes(int64(len(pkt)))
+			b.ResetTimer()
+			for i := range b.N {
+				binary.BigEndian.PutUint64(pkt[0:8], uint64(i)+1)
+				m.HandleDatagram(pkt, remote, local, natt)
+				if natt {
+					d := <-m.initInbox
+					m.process(d)
+					m.done(d)
+				}
+			}
+			b.StopTimer()
+			if tr.sent != b.N || m.halfOpenCount.Load() != 0 || len(m.initInbox) != 0 {
+				b.Fatalf("%d answers to %d requests, %d half-open, %d queued", tr.sent, b.N, m.halfOpenCount.Load(), len(m.initInbox))
+			}
+		})
 	}
 }
 
 // TestInitFloodBounds: what waits for a worker is bounded in bytes, for
 // small and for large datagrams, and answering a flood with cookies
-// allocates nothing.
+// allocates nothing. Requests on the NAT-T port queue for the workers
+// (those on the plain IKE port are answered at once: TestCookieAtOnce).
 func TestInitFloodBounds(t *testing.T) {
 	m, tr := floodManager(t)
-	remote := netip.MustParseAddrPort("192.0.2.1:500")
-	local := netip.MustParseAddrPort("192.0.2.2:500")
+	remote := netip.MustParseAddrPort("192.0.2.1:4500")
+	local := netip.MustParseAddrPort("192.0.2.2:4500")
 	small := floodRequest(t)
 	big := make([]byte, 60000)
 	copy(big, small)
 	for i := range 5000 {
 		binary.BigEndian.PutUint64(small[0:8], uint64(i)+1)
-		m.HandleDatagram(small, remote, local, false)
+		m.HandleDatagram(small, remote, local, true)
 		binary.BigEndian.PutUint64(big[0:8], uint64(i)+1)
-		m.HandleDatagram(big, remote, local, false)
+		m.HandleDatagram(big, remote, local, true)
+	}
+	if tr.sent != 0 {
+		t.Errorf("%d requests on the NAT-T port answered without a worker", tr.sent)
 	}
 	queued := 0
 	for len(m.initInbox) > 0 {
@@ -131,13 +157,122 @@ func TestInitFloodBounds(t *testing.T) {
 	sent := tr.sent
 	allocs := testing.AllocsPerRun(1000, func() {
 		binary.BigEndian.PutUint64(small[0:8], binary.BigEndian.Uint64(small[0:8])+1)
-		m.HandleDatagram(small, remote, local, false)
+		m.HandleDatagram(small, remote, local, true)
 		d := <-m.initInbox
 		m.process(d)
 		m.done(d)
 	})
-	if allocs != 0 && !raceEnabled || tr.sent == sent || m.stats.cookiesSent.Load() == 0 {
+	if allocs != 0 && !raceEnabled || tr.sent == sent || m.stats.cookiesSent.Load() == 0 || !tr.lastNATT {
 		t.Errorf("%.1f allocations per flood request, %d answers", allocs, tr.sent-sent)
+	}
+}
+
+// TestCookieAtOnce: past cookie_threshold, a fresh IKE_SA_INIT request on
+// the plain IKE port is answered with a valid COOKIE (RFC 7296 2.6) by
+// HandleDatagram itself, without queueing and without allocating; what a
+// worker must see still queues: requests below the threshold, a
+// retransmission of a half-open SA's request, malformed requests and
+// requests that bring a cookie. At half_open_limit requests are dropped.
+func TestCookieAtOnce(t *testing.T) {
+	m, tr := floodManager(t) // cookie_threshold 0: COOKIEs from the start
+	remote := netip.MustParseAddrPort("192.0.2.1:500")
+	local := netip.MustParseAddrPort("192.0.2.2:500")
+	pkt := floodRequest(t)
+	nonce, _, _ := scanInitRequest(pkt)
+	queued := func() int {
+		n := len(m.initInbox)
+		for _, q := range m.inbox {
+			n += len(q)
+		}
+		return n
+	}
+	drain := func() {
+		for len(m.initInbox) > 0 {
+			m.done(<-m.initInbox)
+		}
+		for _, q := range m.inbox {
+			for len(q) > 0 {
+				m.done(<-q)
+			}
+		}
+	}
+
+	binary.BigEndian.PutUint64(pkt[0:8], 0x1122334455667788)
+	m.HandleDatagram(pkt, remote, local, false)
+	if tr.sent != 1 || queued() != 0 || m.stats.cookiesSent.Load() != 1 || tr.lastNATT {
+		t.Fatalf("%d answers, %d queued, %d cookies counted", tr.sent, queued(), m.stats.cookiesSent.Load())
+	}
+	ans, err := wire.Parse(tr.last[:tr.lastLen])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := ans.GetNotify(wire.NotifyCookie)
+	if !ans.IsResponse() || ans.Header.SPIi != 0x1122334455667788 || ans.Header.SPIr != 0 || ans.Header.Exchange != wire.ExchangeIKESAInit ||
+		len(ans.Payloads) != 1 || n == nil || !m.cookies.verify(n.Data, nonce, remote.Addr(), 0x1122334455667788) {
+		t.Fatalf("answer %x is not a valid COOKIE for the request", tr.last[:tr.lastLen])
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		binary.BigEndian.PutUint64(pkt[0:8], binary.BigEndian.Uint64(pkt[0:8])+1)
+		m.HandleDatagram(pkt, remote, local, false)
+	})
+	if allocs != 0 && !raceEnabled || tr.sent != 1002 || queued() != 0 {
+		t.Errorf("%.1f allocations per request; %d answers, %d queued", allocs, tr.sent, queued())
+	}
+
+	// What needs a worker.
+	req, err := wire.Parse(pkt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCookie, err := (&wire.Message{Header: req.Header, Payloads: append([]wire.Payload{notifyData(wire.NotifyCookie, n.Data)}, req.Payloads...)}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Nonce payload comes last with 32 octets; cut it to 8.
+	shortNonce := append([]byte(nil), pkt[:len(pkt)-24]...)
+	binary.BigEndian.PutUint16(shortNonce[len(shortNonce)-12+2:], 12)
+	binary.BigEndian.PutUint32(shortNonce[24:], uint32(len(shortNonce)))
+	if got, _, ok := scanInitRequest(shortNonce); !ok || len(got) != 8 {
+		t.Fatalf("short nonce: scan found %d octets, ok %v", len(got), ok)
+	}
+	for _, c := range []struct {
+		name string
+		pkt  []byte
+	}{
+		{"cookie", withCookie},
+		{"short-nonce", shortNonce},
+		{"short", pkt[:wire.HeaderLen+4]},
+		{"message-id", func() []byte { b := append([]byte(nil), pkt...); b[23] = 1; return b }()},
+	} {
+		sent := tr.sent
+		m.HandleDatagram(c.pkt, remote, local, false)
+		if tr.sent != sent || queued() != 1 {
+			t.Errorf("%s: %d answers, %d queued; want it queued for a worker", c.name, tr.sent-sent, queued())
+		}
+		drain()
+	}
+	key := halfOpenKey{spiI: 0x99, remote: remote}
+	m.halfOpen[key] = &ikeSA{}
+	binary.BigEndian.PutUint64(pkt[0:8], 0x99)
+	m.HandleDatagram(pkt, remote, local, false)
+	if queued() != 1 {
+		t.Errorf("retransmission of a half-open SA's request: %d queued", queued())
+	}
+	delete(m.halfOpen, key)
+	drain()
+	m.cfg.IKE.CookieThreshold = 2
+	m.HandleDatagram(pkt, remote, local, false)
+	if queued() != 1 {
+		t.Errorf("below cookie_threshold: %d queued", queued())
+	}
+	drain()
+
+	m.cfg.IKE.HalfOpenLimit = 1
+	m.halfOpenCount.Store(1)
+	sent, dropped := tr.sent, m.stats.dropped.Load()
+	m.HandleDatagram(pkt, remote, local, false)
+	if tr.sent != sent || queued() != 0 || m.stats.dropped.Load() != dropped+1 {
+		t.Errorf("at half_open_limit: %d answers, %d queued, %d dropped", tr.sent-sent, queued(), m.stats.dropped.Load()-dropped)
 	}
 }
 
@@ -167,4 +302,58 @@ func TestScanInitRequest(t *testing.T) {
 	if _, _, ok := scanInitRequest(bad); ok {
 		t.Errorf("payload length 2 accepted")
 	}
+}
+
+// FuzzCookieAtOnce feeds arbitrary datagrams to HandleDatagram on the plain
+// IKE port of a responder that asks every initiator for a COOKIE: nothing
+// panics, a datagram is either answered at once or queued or counted, and
+// every answer is a valid COOKIE for the SPIi and nonce of the request.
+func FuzzCookieAtOnce(f *testing.F) {
+	pkt := floodRequest(f)
+	f.Add(pkt)
+	f.Add(pkt[:wire.HeaderLen+8])
+	msg, err := wire.Parse(pkt)
+	if err != nil {
+		f.Fatal(err)
+	}
+	withCookie, err := (&wire.Message{Header: msg.Header, Payloads: append([]wire.Payload{notifyData(wire.NotifyCookie, make([]byte, cookieLen))}, msg.Payloads...)}).Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(withCookie)
+	m, tr := floodManager(f)
+	remote := netip.MustParseAddrPort("192.0.2.1:500")
+	local := netip.MustParseAddrPort("192.0.2.2:500")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sent, cookies := tr.sent, m.stats.cookiesSent.Load()
+		counted := m.stats.invalid.Load() + m.stats.dropped.Load() + m.stats.inboxFull.Load()
+		m.HandleDatagram(data, remote, local, false)
+		queued := len(m.initInbox)
+		for _, q := range m.inbox {
+			queued += len(q)
+		}
+		answered := tr.sent - sent
+		if answered+queued+int(m.stats.invalid.Load()+m.stats.dropped.Load()+m.stats.inboxFull.Load()-counted) != 1 {
+			t.Fatalf("%d answered, %d queued, %d counted", answered, queued, m.stats.invalid.Load()+m.stats.dropped.Load()+m.stats.inboxFull.Load()-counted)
+		}
+		if answered == 1 {
+			nonce, _, ok := scanInitRequest(data)
+			spi := binary.BigEndian.Uint64(data[0:8])
+			ans, err := wire.Parse(tr.last[:tr.lastLen])
+			if !ok || err != nil || m.stats.cookiesSent.Load() != cookies+1 {
+				t.Fatalf("answered a request that does not scan (ok %v) or with %x (%v)", ok, tr.last[:tr.lastLen], err)
+			}
+			if n := ans.GetNotify(wire.NotifyCookie); n == nil || ans.Header.SPIi != spi || !m.cookies.verify(n.Data, nonce, remote.Addr(), spi) {
+				t.Fatalf("answer %x is not a valid COOKIE", tr.last[:tr.lastLen])
+			}
+		}
+		for len(m.initInbox) > 0 {
+			m.done(<-m.initInbox)
+		}
+		for _, q := range m.inbox {
+			for len(q) > 0 {
+				m.done(<-q)
+			}
+		}
+	})
 }

@@ -683,26 +683,10 @@ func scanInitRequest(pkt []byte) (nonce, cookie []byte, ok bool) {
 // 2.6) and keeps no state. The answer is written over the request, which
 // is not needed any more, so that a flood makes no garbage.
 func (m *Manager) sendCookie(d datagram, h wire.Header, c cookie) {
-	const n = wire.HeaderLen + 8 + cookieLen
-	if len(d.pkt) < n {
+	if len(d.pkt) < cookieAnswerLen {
 		return
 	}
-	pkt := d.pkt[:n]
-	binary.BigEndian.PutUint64(pkt[0:], h.SPIi)
-	binary.BigEndian.PutUint64(pkt[8:], 0)
-	pkt[16] = byte(wire.PayloadNotify)
-	pkt[17] = 2 << 4
-	pkt[18] = byte(wire.ExchangeIKESAInit)
-	pkt[19] = byte(wire.FlagResponse)
-	binary.BigEndian.PutUint32(pkt[20:], 0)
-	binary.BigEndian.PutUint32(pkt[24:], n)
-	p := pkt[wire.HeaderLen:]
-	p[0], p[1] = byte(wire.PayloadNone), 0
-	binary.BigEndian.PutUint16(p[2:], 8+cookieLen)
-	p[4], p[5] = 0, 0 // protocol ID and SPI size
-	binary.BigEndian.PutUint16(p[6:], uint16(wire.NotifyCookie))
-	copy(p[8:], c[:])
-	m.tx.SendIKE(pkt, d.local, d.remote, d.natt)
+	m.tx.SendIKE(putCookieAnswer(d.pkt, h.SPIi, c), d.local, d.remote, d.natt)
 }
 
 // sendStateless answers an IKE_SA_INIT request with a single notify and

@@ -200,7 +200,10 @@ func (m *Manager) Start() {
 // HandleDatagram takes one received IKE message (the non-ESP marker already
 // removed). It copies pkt and returns at once; the message is processed by
 // a worker. When the workers fall behind, messages are dropped and counted
-// (the initiator retransmits).
+// (the initiator retransmits). The exception is an IKE_SA_INIT request
+// without a cookie on the plain IKE port (natt false) while COOKIEs are
+// asked for: it is answered with one from here, before it costs a copy or
+// a place in a queue (see answerCookieNow). pkt is only read.
 func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt bool) {
 	m.stats.received.Add(1)
 	if len(pkt) < wire.HeaderLen || len(pkt) > maxMessage {
@@ -210,6 +213,9 @@ func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt 
 	d := datagram{remote: remote, local: local, natt: natt}
 	q, bytes, limit := m.inbox[m.worker(pkt)], &m.inboxBytes, int64(maxInboxBytes)
 	if isFreshInit(pkt) {
+		if !natt && m.answerCookieNow(pkt, remote, local) {
+			return
+		}
 		// A flood of IKE_SA_INIT requests without a cookie fills only
 		// this queue; messages of existing IKE SAs and requests that
 		// bring a cookie go ahead of it (RFC 7296 2.6).
@@ -261,6 +267,51 @@ func (m *Manager) release(d datagram) {
 		default:
 		}
 	}
+}
+
+// answerCookieNow answers a fresh IKE_SA_INIT request (isFreshInit) with a
+// COOKIE (RFC 7296 2.6), or drops it at half_open_limit, in the goroutine
+// that received it, when that is all a worker would do with it: the
+// request is well formed and no half-open IKE SA has its SPIi and address
+// (a retransmission of one is answered from the SA, by a worker). It
+// reports whether it took care of pkt. A flood past cookie_threshold then
+// costs an HMAC and a send per request, no copy and no queued memory, and
+// the workers stay free for the IKE SAs (and the initiators that return
+// their COOKIE). Only the plain IKE port is answered from here: the NAT-T
+// port's receiver also carries ESP, which must not wait behind a flood,
+// so requests there queue (and are dropped when their queue is full).
+func (m *Manager) answerCookieNow(pkt []byte, remote, local netip.AddrPort) bool {
+	n := int(m.halfOpenCount.Load())
+	limit := m.cfg.IKE.HalfOpenLimit
+	atLimit := limit > 0 && n >= limit
+	// cookie_threshold 0 means always (docs/config.md).
+	if n < m.cfg.IKE.CookieThreshold && !atLimit {
+		return false // the request may make a half-open SA
+	}
+	h, err := wire.ParseHeader(pkt)
+	if err != nil || h.MessageID != 0 {
+		return false // a worker counts it
+	}
+	nonce, gotCookie, ok := scanInitRequest(pkt)
+	if !ok || gotCookie != nil || len(nonce) < 16 || len(nonce) > 256 {
+		return false
+	}
+	key := halfOpenKey{spiI: h.SPIi, remote: remote}
+	m.mu.Lock()
+	known, closed := m.halfOpen[key] != nil, m.closed
+	m.mu.Unlock()
+	if known || closed {
+		return false
+	}
+	if atLimit {
+		m.stats.dropped.Add(1)
+		return true
+	}
+	m.stats.cookiesSent.Add(1)
+	b := cookieAnswers.Get().(*[cookieAnswerLen]byte)
+	m.tx.SendIKE(putCookieAnswer(b[:], h.SPIi, m.cookies.make(nonce, remote.Addr(), h.SPIi)), local, remote, false)
+	cookieAnswers.Put(b)
+	return true
 }
 
 // isFreshInit reports whether pkt is an IKE_SA_INIT request that does not
