@@ -11,8 +11,15 @@ import (
 // ikeBatch is the read batch of the plain IKE sockets.
 const ikeBatch = 16
 
+// localReader is a socket that tells the local address each datagram was
+// sent to (Linux: IP_PKTINFO, IPV6_PKTINFO).
+type localReader interface {
+	ReadBatchLocal(bufs [][]byte, off int, sizes []int, srcs, locals []netip.AddrPort) (int, error)
+}
+
 // routineReceiveIKE reads the plain IKE port and hands every datagram to
-// the IKE handler.
+// the IKE handler with the local address it was sent to, where the socket
+// tells it, else the socket's own address.
 func (t *Tunnel) routineReceiveIKE(c batchConn) {
 	defer t.readers.Done()
 	bufs := make([][]byte, ikeBatch)
@@ -21,9 +28,20 @@ func (t *Tunnel) routineReceiveIKE(c batchConn) {
 	}
 	sizes := make([]int, ikeBatch)
 	srcs := make([]netip.AddrPort, ikeBatch)
+	locals := make([]netip.AddrPort, ikeBatch)
 	local := c.LocalAddr()
+	lr, _ := c.(localReader)
 	for {
-		n, err := c.ReadBatch(bufs, 0, sizes, srcs)
+		var n int
+		var err error
+		if lr != nil {
+			n, err = lr.ReadBatchLocal(bufs, 0, sizes, srcs, locals)
+		} else {
+			n, err = c.ReadBatch(bufs, 0, sizes, srcs)
+			for i := range n {
+				locals[i] = local
+			}
+		}
 		if err != nil {
 			if t.isClosing() {
 				return
@@ -33,7 +51,7 @@ func (t *Tunnel) routineReceiveIKE(c batchConn) {
 		}
 		for i := 0; i < n; i++ {
 			if h := t.opts.IKE; h != nil {
-				h(bufs[i][:sizes[i]], srcs[i], local, false)
+				h(bufs[i][:sizes[i]], srcs[i], locals[i], false)
 			}
 		}
 	}
@@ -63,7 +81,8 @@ func (t *Tunnel) connForIKE(local, remote netip.AddrPort, natt bool) batchConn {
 	return fallback
 }
 
-// SendIKE sends an IKE message (see ike.Transport).
+// SendIKE sends an IKE message (see ike.Transport), from local's address
+// even on a socket bound to every address (see batchConn.WriteOne).
 func (t *Tunnel) SendIKE(pkt []byte, local, remote netip.AddrPort, natt bool) error {
 	c := t.connForIKE(local, remote, natt)
 	if c == nil {
@@ -72,24 +91,24 @@ func (t *Tunnel) SendIKE(pkt []byte, local, remote netip.AddrPort, natt bool) er
 	if natt {
 		// RFC 3948 2.2: the non-ESP marker tells IKE from ESP.
 		if g, ok := c.(gatherWriter); ok {
-			return g.writeGather(nonESPMarker[:], pkt, remote)
+			return g.writeGather(nonESPMarker[:], pkt, local.Addr(), remote)
 		}
 		// Elsewhere the copy goes in a pooled buffer, so that answering
 		// IKE_SA_INIT requests on the NAT-T port makes no garbage either.
 		if 4+len(pkt) > ikeMarkedSize {
 			b := make([]byte, 4+len(pkt))
 			copy(b[4:], pkt)
-			return c.WriteOne(b, remote)
+			return c.WriteOne(b, local.Addr(), remote)
 		}
 		bp := ikeMarkedPool.Get().(*[ikeMarkedSize]byte)
 		b := bp[:4+len(pkt)]
 		clear(b[:4])
 		copy(b[4:], pkt)
-		err := c.WriteOne(b, remote)
+		err := c.WriteOne(b, local.Addr(), remote)
 		ikeMarkedPool.Put(bp)
 		return err
 	}
-	return c.WriteOne(pkt, remote)
+	return c.WriteOne(pkt, local.Addr(), remote)
 }
 
 // nonESPMarker precedes IKE messages on the NAT-T port (RFC 3948 2.2).
@@ -98,7 +117,7 @@ var nonESPMarker = [4]byte{}
 // gatherWriter is a batchConn that sends a datagram made of two slices
 // without copying them together (sendmsg with two iovecs).
 type gatherWriter interface {
-	writeGather(a, b []byte, dst netip.AddrPort) error
+	writeGather(a, b []byte, src netip.Addr, dst netip.AddrPort) error
 }
 
 // ikeMarkedSize bounds the IKE messages SendIKE sends on the NAT-T port
@@ -115,7 +134,7 @@ func (t *Tunnel) SendKeepalive(local, remote netip.AddrPort) error {
 	if c == nil {
 		return errors.New("tunnel: no NAT-T socket")
 	}
-	return c.WriteOne(natKeepalive[:], remote)
+	return c.WriteOne(natKeepalive[:], local.Addr(), remote)
 }
 
 // acquireQueue holds outbound packets whose policy waits for an SA

@@ -196,7 +196,7 @@ func (t *Tunnel) openSockets() error {
 		}
 		t.conns = append(t.conns, c)
 		if t.opts.IKEPort != 0 {
-			ic, err := listenUDP(netip.AddrPortFrom(a, t.opts.IKEPort), ikeBatch)
+			ic, err := listenIKE(netip.AddrPortFrom(a, t.opts.IKEPort))
 			if err != nil {
 				return fmt.Errorf("tunnel: listen on %v: %w", netip.AddrPortFrom(a, t.opts.IKEPort), err)
 			}

@@ -21,8 +21,11 @@ type batchConn interface {
 	WriteBatch(bufs [][]byte, dst netip.AddrPort) error
 	// WriteOne sends one datagram. Unlike WriteBatch it may be called from
 	// any goroutine, concurrently with everything else; it is for control
-	// traffic (IKE, NAT keepalives), not for the data path.
-	WriteOne(b []byte, dst netip.AddrPort) error
+	// traffic (IKE, NAT keepalives), not for the data path. On Linux a
+	// socket bound to an unspecified address sends it from src when src is
+	// a specific address (IP_PKTINFO, IPV6_PKTINFO); elsewhere, and with
+	// src invalid or unspecified, the kernel picks the source.
+	WriteOne(b []byte, src netip.Addr, dst netip.AddrPort) error
 	// LocalAddr is the address the socket is bound to.
 	LocalAddr() netip.AddrPort
 	// Raw reports whether this is a raw ESP socket rather than ESP-in-UDP.

@@ -31,6 +31,10 @@ func listenUDP(addr netip.AddrPort, batch int) (batchConn, error) {
 	return &stdConn{uc: uc, local: local}, nil
 }
 
+// listenIKE opens a plain IKE socket. Without IP_PKTINFO here, IKE learns
+// no more than the socket's own address.
+func listenIKE(addr netip.AddrPort) (batchConn, error) { return listenUDP(addr, ikeBatch) }
+
 func listenRawESP(addr netip.Addr, batch int) (batchConn, error) {
 	return nil, errors.New("tunnel: raw ESP (encap = false) is only available on Linux")
 }
@@ -54,7 +58,7 @@ func (c *stdConn) WriteBatch(bufs [][]byte, dst netip.AddrPort) error {
 	return first
 }
 
-func (c *stdConn) WriteOne(b []byte, dst netip.AddrPort) error {
+func (c *stdConn) WriteOne(b []byte, src netip.Addr, dst netip.AddrPort) error {
 	_, err := c.uc.WriteToUDPAddrPort(b, dst)
 	return err
 }

@@ -25,8 +25,9 @@ type mmsghdr struct {
 }
 
 const (
-	cmsgGSOSpace = 24 // CMSG_SPACE(sizeof(uint16)) on 64-bit, rounded up
-	cmsgGROSpace = 24 // CMSG_SPACE(sizeof(int))
+	cmsgGSOSpace     = 24 // CMSG_SPACE(sizeof(uint16)) on 64-bit, rounded up
+	cmsgGROSpace     = 24 // CMSG_SPACE(sizeof(int))
+	cmsgPktinfoSpace = 40 // CMSG_SPACE(sizeof(struct in6_pktinfo)), more than in_pktinfo's
 )
 
 // linuxConn is a UDP (or raw ESP) socket driven with recvmmsg/sendmmsg. All
@@ -42,12 +43,16 @@ type linuxConn struct {
 
 	gso atomic.Bool
 	gro bool
+	// pktinfo: reads carry IP_PKTINFO / IPV6_PKTINFO, the local address
+	// each datagram was sent to (see listenIKE).
+	pktinfo bool
 
 	// read side, owned by the ReadBatch caller
 	rmsgs   []mmsghdr
 	riov    []unix.Iovec
 	rnames  []unix.RawSockaddrInet6
 	roob    []byte
+	roobLen int      // control space per message in roob
 	rbufs   [][]byte // receive buffers, swapped with the caller's
 	rn      int      // messages the last recvmmsg returned
 	rpend   int      // first message not yet handed to the caller
@@ -164,6 +169,7 @@ func newLinuxConn(f *os.File, is6, raw bool, batch int) (*linuxConn, error) {
 		wiov:   make([]unix.Iovec, batch),
 		woob:   make([]byte, batch*cmsgGSOSpace),
 	}
+	c.roobLen = cmsgGROSpace
 	for i := 0; i < batch; i++ {
 		c.rbufs = append(c.rbufs, make([]byte, bufSize))
 	}
@@ -197,6 +203,18 @@ func (c *linuxConn) recvmmsg(fd uintptr) bool {
 }
 
 func (c *linuxConn) ReadBatch(bufs [][]byte, off int, sizes []int, srcs []netip.AddrPort) (int, error) {
+	return c.readBatch(bufs, off, sizes, srcs, nil)
+}
+
+// ReadBatchLocal is ReadBatch that also reports in locals[i] the local
+// address and port datagram i was sent to: from IP_PKTINFO or IPV6_PKTINFO
+// on a socket opened by listenIKE on an unspecified address, else the
+// socket's own address.
+func (c *linuxConn) ReadBatchLocal(bufs [][]byte, off int, sizes []int, srcs, locals []netip.AddrPort) (int, error) {
+	return c.readBatch(bufs, off, sizes, srcs, locals)
+}
+
+func (c *linuxConn) readBatch(bufs [][]byte, off int, sizes []int, srcs, locals []netip.AddrPort) (int, error) {
 	if c.rpend >= c.rn {
 		k := min(len(bufs), len(c.rbufs))
 		for i := 0; i < k; i++ {
@@ -208,9 +226,9 @@ func (c *linuxConn) ReadBatch(bufs [][]byte, off int, sizes []int, srcs []netip.
 			m.hdr.SetIovlen(1)
 			m.hdr.Name = (*byte)(unsafe.Pointer(&c.rnames[i]))
 			m.hdr.Namelen = uint32(unsafe.Sizeof(c.rnames[i]))
-			if c.gro {
-				m.hdr.Control = &c.roob[i*cmsgGROSpace]
-				m.hdr.SetControllen(cmsgGROSpace)
+			if c.gro || c.pktinfo {
+				m.hdr.Control = &c.roob[i*c.roobLen]
+				m.hdr.SetControllen(c.roobLen)
 			} else {
 				m.hdr.Control = nil
 				m.hdr.SetControllen(0)
@@ -249,6 +267,10 @@ func (c *linuxConn) ReadBatch(bufs [][]byte, off int, sizes []int, srcs []netip.
 			data = data[:n]
 		}
 		src := c.source(i)
+		local := c.local
+		if locals != nil && c.pktinfo {
+			local = c.dest(i)
+		}
 		seg := 0
 		if c.gro {
 			seg = c.groSize(i)
@@ -257,6 +279,9 @@ func (c *linuxConn) ReadBatch(bufs [][]byte, off int, sizes []int, srcs []netip.
 			// One datagram: hand the caller our buffer and take theirs.
 			bufs[out], c.rbufs[i] = c.rbufs[i], bufs[out]
 			sizes[out], srcs[out] = n, src
+			if locals != nil {
+				locals[out] = local
+			}
 			out++
 			continue
 		}
@@ -267,6 +292,9 @@ func (c *linuxConn) ReadBatch(bufs [][]byte, off int, sizes []int, srcs []netip.
 			l := min(seg, n-c.rsegOff)
 			sizes[out] = copy(bufs[out][off:cap(bufs[out])], data[c.rsegOff:c.rsegOff+l])
 			srcs[out] = src
+			if locals != nil {
+				locals[out] = local
+			}
 			out++
 			c.rsegOff += l
 		}
@@ -279,27 +307,77 @@ func (c *linuxConn) ReadBatch(bufs [][]byte, off int, sizes []int, srcs []netip.
 }
 
 func (c *linuxConn) groSize(i int) int {
+	data := c.cmsg(i, unix.IPPROTO_UDP, unix.UDP_GRO)
+	if len(data) >= 4 {
+		return int(binary.NativeEndian.Uint32(data))
+	}
+	if len(data) >= 2 {
+		return int(binary.NativeEndian.Uint16(data))
+	}
+	return 0
+}
+
+// cmsg returns the data of the control message level/typ that message i
+// of the last recvmmsg carries, or nil.
+func (c *linuxConn) cmsg(i int, level, typ int32) []byte {
 	m := &c.rmsgs[i]
-	oob := c.roob[i*cmsgGROSpace : i*cmsgGROSpace+int(m.hdr.Controllen)]
+	oob := c.roob[i*c.roobLen : i*c.roobLen+min(int(m.hdr.Controllen), c.roobLen)]
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
-			return 0
+			return nil
 		}
-		if h.Level == unix.IPPROTO_UDP && h.Type == unix.UDP_GRO && h.Len >= unix.SizeofCmsghdr+2 {
-			data := oob[unix.SizeofCmsghdr:h.Len]
-			if len(data) >= 4 {
-				return int(binary.NativeEndian.Uint32(data))
-			}
-			return int(binary.NativeEndian.Uint16(data))
+		if h.Level == level && h.Type == typ {
+			return oob[unix.SizeofCmsghdr:h.Len]
 		}
 		step := unix.CmsgSpace(int(h.Len) - unix.SizeofCmsghdr)
 		if step <= 0 || step > len(oob) {
-			return 0
+			return nil
 		}
 		oob = oob[step:]
 	}
-	return 0
+	return nil
+}
+
+// dest is the local address message i was sent to, from its IP_PKTINFO
+// or IPV6_PKTINFO, with the socket's port; the socket's address if it
+// carries none.
+func (c *linuxConn) dest(i int) netip.AddrPort {
+	if c.is6 {
+		if d := c.cmsg(i, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO); len(d) >= unix.SizeofInet6Pktinfo {
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&d[0]))
+			return netip.AddrPortFrom(netip.AddrFrom16(pi.Addr).Unmap(), c.local.Port())
+		}
+	} else if d := c.cmsg(i, unix.IPPROTO_IP, unix.IP_PKTINFO); len(d) >= unix.SizeofInet4Pktinfo {
+		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&d[0]))
+		return netip.AddrPortFrom(netip.AddrFrom4(pi.Addr), c.local.Port())
+	}
+	return c.local
+}
+
+// listenIKE opens a plain IKE socket on addr. On an unspecified address
+// it asks for IP_PKTINFO / IPV6_PKTINFO, so that ReadBatchLocal tells
+// which local address each request was sent to and the IKE SA answers and
+// sends from that address (RFC 7296 2.11), not from the one the kernel
+// would route from.
+func listenIKE(addr netip.AddrPort) (batchConn, error) {
+	bc, err := listenUDP(addr, ikeBatch)
+	if err != nil || !addr.Addr().IsUnspecified() {
+		return bc, err
+	}
+	c := bc.(*linuxConn)
+	level, opt := unix.IPPROTO_IP, unix.IP_PKTINFO
+	if c.is6 {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO
+	}
+	if err := unix.SetsockoptInt(int(c.file.Fd()), level, opt, 1); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("tunnel: IKE socket %v: packet info: %w", addr, err)
+	}
+	c.pktinfo = true
+	c.roobLen = cmsgGROSpace + cmsgPktinfoSpace
+	c.roob = make([]byte, len(c.rmsgs)*c.roobLen)
+	return c, nil
 }
 
 func (c *linuxConn) source(i int) netip.AddrPort {
@@ -429,8 +507,8 @@ func (c *linuxConn) writeChunk(bufs [][]byte, gso bool) error {
 	return c.werr
 }
 
-func (c *linuxConn) WriteOne(b []byte, dst netip.AddrPort) error {
-	return c.writeGather(nil, b, dst)
+func (c *linuxConn) WriteOne(b []byte, src netip.Addr, dst netip.AddrPort) error {
+	return c.writeGather(nil, b, src, dst)
 }
 
 // oneSend is the state of one WriteOne or writeGather call: the message
@@ -442,6 +520,9 @@ type oneSend struct {
 	name unix.RawSockaddrInet6
 	err  error
 	fn   func(fd uintptr) bool
+	// oob is the IP_PKTINFO or IPV6_PKTINFO control message that sets
+	// the source address, when there is one.
+	oob [cmsgPktinfoSpace]byte
 }
 
 var oneSendPool = sync.Pool{New: func() any {
@@ -473,8 +554,10 @@ func (s *oneSend) send(fd uintptr) bool {
 }
 
 // writeGather sends one datagram made of a (may be empty) and b to dst,
-// without copying them together. It may be called from any goroutine.
-func (c *linuxConn) writeGather(a, b []byte, dst netip.AddrPort) error {
+// without copying them together; from src if the socket is bound to an
+// unspecified address and src is a specific one (see batchConn.WriteOne).
+// It may be called from any goroutine.
+func (c *linuxConn) writeGather(a, b []byte, src netip.Addr, dst netip.AddrPort) error {
 	s := oneSendPool.Get().(*oneSend)
 	s.name = unix.RawSockaddrInet6{}
 	port := dst.Port()
@@ -507,6 +590,11 @@ func (c *linuxConn) writeGather(a, b []byte, dst netip.AddrPort) error {
 		s.hdr.Iov = &s.iov[0]
 		s.hdr.SetIovlen(n)
 	}
+	// IP_PKTINFO's ipi_spec_dst, IPV6_PKTINFO's ipi6_addr (ip(7), ipv6(7)).
+	if src.IsValid() && !src.IsUnspecified() && !c.raw && c.local.Addr().IsUnspecified() {
+		s.hdr.Control = &s.oob[0]
+		s.hdr.SetControllen(putPktinfo(s.oob[:], src, c.is6))
+	}
 	s.err = nil
 	err := c.rc.Write(s.fn)
 	if err == nil {
@@ -516,4 +604,24 @@ func (c *linuxConn) writeGather(a, b []byte, dst netip.AddrPort) error {
 	s.hdr = unix.Msghdr{}
 	oneSendPool.Put(s)
 	return err
+}
+
+// putPktinfo writes the control message that sets a datagram's source
+// address into oob (at least cmsgPktinfoSpace bytes) and returns its
+// length.
+func putPktinfo(oob []byte, src netip.Addr, is6 bool) int {
+	clear(oob[:cmsgPktinfoSpace])
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	if is6 {
+		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+		pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+		pi.Addr = src.As16()
+		return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+	}
+	h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+	pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+	pi.Spec_dst = src.Unmap().As4()
+	return unix.CmsgSpace(unix.SizeofInet4Pktinfo)
 }

@@ -63,6 +63,13 @@ type ikeLabConfig struct {
 	// retransmit_timeout is always 1s.
 	RetransmitTries int
 	RetransmitBase  float64
+	// NoListen leaves [ike] listen unset on both sides: their sockets are
+	// bound to every address.
+	NoListen bool
+	// OuterA and OuterB, when set, are put on the veths next to the
+	// primary outer addresses and are the connection's local_addrs and
+	// remote_addrs instead of them.
+	OuterA, OuterB netip.Addr
 }
 
 type ikeLab struct {
@@ -104,6 +111,16 @@ func newIKELab(t *testing.T, cfg ikeLabConfig) *ikeLab {
 	l := &ikeLab{cfg: cfg, dir: dir}
 
 	l.a, l.b = newGatewayPair(t, testlab.Prefix("esptunike-", int64(ikeLabSeq.Add(1))), ikeVethA, ikeVethB)
+	for _, x := range []struct {
+		g    *gateway
+		addr netip.Addr
+	}{{l.a, cfg.OuterA}, {l.b, cfg.OuterB}} {
+		if x.addr.IsValid() {
+			if err := testlab.AddAddr(x.g.ns, x.g.veth, x.addr.String()+"/24"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
 	if cfg.Auth != "psk" {
 		writeIKECerts(t, dir, cfg.Auth)
@@ -143,6 +160,12 @@ func (l *ikeLab) config(g *gateway) string {
 	if c.OuterV6 {
 		local, remote = outerA6, outerB6
 	}
+	if c.OuterA.IsValid() {
+		local = c.OuterA
+	}
+	if c.OuterB.IsValid() {
+		remote = c.OuterB
+	}
 	localID, remoteID := ikeIDA, ikeIDB
 	localTS, remoteTS := "10.78.1.0/24", "10.78.2.0/24"
 	addr := "10.78.1.1/32"
@@ -164,7 +187,10 @@ func (l *ikeLab) config(g *gateway) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"debug\"\n\n", g.sock)
 	fmt.Fprintf(&b, "[tun]\nname = %q\naddresses = [%q]\n\n", tunDev, addr)
-	fmt.Fprintf(&b, "[ike]\nlisten = [%q]\nretransmit_timeout = \"1s\"\n", local)
+	fmt.Fprintf(&b, "[ike]\nretransmit_timeout = \"1s\"\n")
+	if !c.NoListen {
+		fmt.Fprintf(&b, "listen = [%q]\n", local)
+	}
 	if c.RetransmitTries > 0 {
 		fmt.Fprintf(&b, "retransmit_tries = %d\n", c.RetransmitTries)
 	}
@@ -296,6 +322,9 @@ type ikeSAStatus struct {
 	Proposal string          `json:"proposal"`
 	NATT     bool            `json:"nat_t"`
 	Children []childSAStatus `json:"children"`
+	// LocalAddr and RemoteAddr are the outer addresses and ports.
+	LocalAddr  string `json:"local_addr"`
+	RemoteAddr string `json:"remote_addr"`
 }
 
 type childSAStatus struct {
@@ -1040,6 +1069,38 @@ func TestIKEWrongPSK(t *testing.T) {
 			if strings.Contains(g.out.String(), secret) {
 				t.Errorf("gateway %s: the log shows a pre-shared key", g.name)
 			}
+		}
+	}
+}
+
+// TestIKELocalAddrsWithoutListen leaves [ike] listen unset, so that the IKE
+// sockets are bound to every address, and gives each side a second outer
+// address that the kernel does not pick as the source towards the other:
+// A (local_addrs 10.77.0.5) initiates to B's 10.77.0.6, and B accepts only
+// 10.77.0.5 (remote_addrs). A must send from its local_addrs, not from the
+// routed source 10.77.0.1, and B must take the address A sent to as its own
+// and answer from it (RFC 7296 2.11).
+func TestIKELocalAddrsWithoutListen(t *testing.T) {
+	a5, b6 := netip.MustParseAddr("10.77.0.5"), netip.MustParseAddr("10.77.0.6")
+	l := newIKELab(t, ikeLabConfig{NoListen: true, OuterA: a5, OuterB: b6})
+	// The premise: the kernel routes A's packets to B's second address
+	// from A's first one.
+	if out := l.a.mustRun(t, "ip", "-o", "route", "get", b6.String()); !strings.Contains(out, " src "+outerA4.String()+" ") {
+		t.Fatalf("A's route to %s does not use the source %s: %s", b6, outerA4, out)
+	}
+	sa, sb := l.established(t, 30*time.Second)
+	for _, c := range []struct {
+		name          string
+		sa            ikeSAStatus
+		local, remote netip.Addr
+	}{{"A", sa, a5, b6}, {"B", sb, b6, a5}} {
+		local, err1 := netip.ParseAddrPort(c.sa.LocalAddr)
+		remote, err2 := netip.ParseAddrPort(c.sa.RemoteAddr)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: IKE SA addresses %q, %q: %v %v", c.name, c.sa.LocalAddr, c.sa.RemoteAddr, err1, err2)
+		}
+		if local.Addr() != c.local || remote.Addr() != c.remote {
+			t.Errorf("%s: IKE SA %v === %v, want %v === %v", c.name, local, remote, c.local, c.remote)
 		}
 	}
 }
