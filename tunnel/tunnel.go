@@ -36,7 +36,12 @@ type Options struct {
 	// open large batches. 0 picks automatically (see autoWorkers); a
 	// negative value means none: every reader does its own crypto.
 	Workers int
-	Logger  *slog.Logger
+	// NormalScheduling keeps the process's threads under the default
+	// scheduler policy. Otherwise New puts them under SCHED_BATCH on Linux,
+	// so that a woken data-path thread does not preempt the applications it
+	// carries traffic for (see batchScheduling).
+	NormalScheduling bool
+	Logger           *slog.Logger
 
 	SPD *spd.DB
 	SAD *sad.DB
@@ -157,6 +162,11 @@ func New(o Options) (*Tunnel, error) {
 		dev.Close()
 		t.closeSockets()
 		return nil, fmt.Errorf("tunnel: configure %s: %w", t.tunName, err)
+	}
+	if !o.NormalScheduling {
+		if n, err := batchScheduling(); err != nil {
+			t.log.Debug("SCHED_BATCH not set on every thread", "changed", n, "err", err)
+		}
 	}
 	for i := 0; i < o.Workers; i++ {
 		t.wg.Add(1)
