@@ -170,9 +170,10 @@ func TestInitFloodBounds(t *testing.T) {
 // TestCookieAtOnce: past cookie_threshold, a fresh IKE_SA_INIT request on
 // the plain IKE port is answered with a valid COOKIE (RFC 7296 2.6) by
 // HandleDatagram itself, without queueing and without allocating; what a
-// worker must see still queues: requests below the threshold, a
-// retransmission of a half-open SA's request, malformed requests and
-// requests that bring a cookie. At half_open_limit requests are dropped.
+// worker must see still queues: requests below the threshold (queued ones
+// count towards it), a retransmission of a half-open SA's request,
+// malformed requests and requests that bring a cookie. At half_open_limit
+// requests are dropped.
 func TestCookieAtOnce(t *testing.T) {
 	m, tr := floodManager(t) // cookie_threshold 0: COOKIEs from the start
 	remote := netip.MustParseAddrPort("192.0.2.1:500")
@@ -260,16 +261,23 @@ func TestCookieAtOnce(t *testing.T) {
 	}
 	delete(m.halfOpen, key)
 	drain()
+	// Queued requests count towards cookie_threshold: with 2, two are
+	// queued, the third is answered.
 	m.cfg.IKE.CookieThreshold = 2
-	m.HandleDatagram(pkt, remote, local, false)
-	if queued() != 1 {
-		t.Errorf("below cookie_threshold: %d queued", queued())
+	sent := tr.sent
+	for i := range 3 {
+		binary.BigEndian.PutUint64(pkt[0:8], 0x100+uint64(i))
+		m.HandleDatagram(pkt, remote, local, false)
+	}
+	if queued() != 2 || tr.sent != sent+1 {
+		t.Errorf("cookie_threshold 2: %d of 3 requests queued, %d answered", queued(), tr.sent-sent)
 	}
 	drain()
 
 	m.cfg.IKE.HalfOpenLimit = 1
 	m.halfOpenCount.Store(1)
-	sent, dropped := tr.sent, m.stats.dropped.Load()
+	dropped := m.stats.dropped.Load()
+	sent = tr.sent
 	m.HandleDatagram(pkt, remote, local, false)
 	if tr.sent != sent || queued() != 0 || m.stats.dropped.Load() != dropped+1 {
 		t.Errorf("at half_open_limit: %d answers, %d queued, %d dropped", tr.sent-sent, queued(), m.stats.dropped.Load()-dropped)

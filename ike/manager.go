@@ -281,11 +281,15 @@ func (m *Manager) release(d datagram) {
 // port's receiver also carries ESP, which must not wait behind a flood,
 // so requests there queue (and are dropped when their queue is full).
 func (m *Manager) answerCookieNow(pkt []byte, remote, local netip.AddrPort) bool {
-	n := int(m.halfOpenCount.Load())
+	open := int(m.halfOpenCount.Load())
 	limit := m.cfg.IKE.HalfOpenLimit
-	atLimit := limit > 0 && n >= limit
+	atLimit := limit > 0 && open >= limit
+	// The fresh requests waiting for a worker count as the half-open SAs
+	// they may become: when a flood starts, COOKIEs are asked for as soon
+	// as enough requests are queued to reach the threshold, not once the
+	// workers made the SAs, and no more than that many wait in the queue.
 	// cookie_threshold 0 means always (docs/config.md).
-	if n < m.cfg.IKE.CookieThreshold && !atLimit {
+	if open+len(m.initInbox) < m.cfg.IKE.CookieThreshold && !atLimit {
 		return false // the request may make a half-open SA
 	}
 	h, err := wire.ParseHeader(pkt)
