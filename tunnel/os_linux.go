@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/esptun/esptun/internal/sysnet"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
@@ -52,7 +53,11 @@ type osConfig struct {
 }
 
 // configureOS brings the TUN device up with its addresses and routes the
-// given prefixes into it.
+// given prefixes into it. It adds routes and never replaces one: a /0
+// becomes two /1 routes, more specific than the host's default route,
+// which stays as it is (as on macOS and Windows, see planSys); a prefix
+// the main table routes elsewhere already is an error, since taking it
+// over would lose that route when esptun stops.
 func configureOS(name string, mtu int, addrs, routes []netip.Prefix, peers []netip.Addr, log *slog.Logger) (*osConfig, error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
@@ -75,6 +80,15 @@ func configureOS(name string, mtu int, addrs, routes []netip.Prefix, peers []net
 	if err := netlink.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("set %s up: %w", name, err)
 	}
+	routes = sysnet.SplitDefault(routes)
+	self := link.Attrs().Index
+	for _, r := range routes {
+		if other, err := routeElsewhere(r, self); err != nil {
+			return nil, fmt.Errorf("route %v into %s: %w", r, name, err)
+		} else if other != "" {
+			return nil, fmt.Errorf("route %v into %s: the host routes %v already (%s); esptun does not replace routes it did not add: remove that route, narrow the remote selectors, or set [tun] install_routes = false", r, name, r, other)
+		}
+	}
 	for _, p := range peers {
 		for _, r := range routes {
 			if r.Contains(p) {
@@ -86,13 +100,43 @@ func configureOS(name string, mtu int, addrs, routes []netip.Prefix, peers []net
 		}
 	}
 	for _, r := range routes {
-		route := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixToIPNet(r), Scope: netlink.SCOPE_LINK}
-		if err := netlink.RouteReplace(route); err != nil {
+		route := &netlink.Route{LinkIndex: self, Dst: prefixToIPNet(r), Scope: netlink.SCOPE_LINK}
+		if err := netlink.RouteAdd(route); err != nil && !errors.Is(err, unix.EEXIST) {
 			st.undo(log)
 			return nil, fmt.Errorf("route %v into %s: %w", r, name, err)
 		}
 	}
 	return st, nil
+}
+
+// routeElsewhere describes a route of the main table for exactly p that
+// does not go into the device self, or returns "" if there is none.
+func routeElsewhere(p netip.Prefix, self int) (string, error) {
+	family := netlink.FAMILY_V4
+	if p.Addr().Is6() {
+		family = netlink.FAMILY_V6
+	}
+	rs, err := netlink.RouteListFiltered(family, &netlink.Route{Dst: prefixToIPNet(p), Table: unix.RT_TABLE_MAIN},
+		netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range rs {
+		if r.LinkIndex == self {
+			continue
+		}
+		desc := ""
+		if r.Gw != nil {
+			desc = "via " + r.Gw.String() + " "
+		}
+		if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+			desc += "dev " + l.Attrs().Name
+		} else {
+			desc += fmt.Sprintf("type %d", r.Type)
+		}
+		return desc, nil
+	}
+	return "", nil
 }
 
 // keepOutside adds a host route for peer through the route it has now, so
