@@ -35,7 +35,10 @@ type Daemon struct {
 	ControlSocket string // default "/run/esptun/esptun.sock"
 	LogLevel      string // debug | info | warn | error; default info
 	LogFormat     string // text | json; default text
-	Workers       int    // crypto workers; 0 = automatic (tunnel.Options.Workers)
+	// Workers is the number of crypto workers as tunnel.Options.Workers
+	// takes it: WorkersAuto (0, workers = "auto" or unset), WorkersNone
+	// (-1, workers = 0: the readers do all crypto themselves), or 1..1024.
+	Workers int
 }
 
 // Tun is the [tun] section.

@@ -47,6 +47,13 @@ const (
 	MinSPI          = 256 // RFC 4303 2.1: 1-255 are reserved by IANA, 0 is never sent
 )
 
+// WorkersAuto and WorkersNone are Daemon.Workers for workers = "auto" (the
+// default) and workers = 0, as tunnel.Options.Workers takes them.
+const (
+	WorkersAuto = 0
+	WorkersNone = -1
+)
+
 // Load reads, parses and validates the file at path. A file that cannot be
 // read gives the os error wrapped ("config: ..."); a file that does not
 // validate gives Errors listing every problem.
@@ -297,8 +304,32 @@ func (c *checker) daemon(t *table, d *Daemon) {
 	if s, ok := t.oneOf("log_format", "text", "json"); ok {
 		d.LogFormat = s
 	}
-	if n, ok := t.integer("workers", 0, MaxWorkers); ok {
-		d.Workers = int(n)
+	d.Workers = t.workers("workers")
+}
+
+// workers reads [daemon] workers: "auto" (or absent) is WorkersAuto, an
+// integer 0 is WorkersNone, 1..MaxWorkers that many.
+func (t *table) workers(k string) int {
+	switch v := t.m[k].(type) {
+	case nil:
+		return WorkersAuto
+	case string:
+		if v != "auto" {
+			t.errorf(k, "unknown value %q (allowed: \"auto\", or an integer in 0..%d)", v, MaxWorkers)
+		}
+		return WorkersAuto
+	case int64:
+		n, ok := t.integer(k, 0, MaxWorkers)
+		switch {
+		case !ok:
+			return WorkersAuto
+		case n == 0:
+			return WorkersNone
+		}
+		return int(n)
+	default:
+		t.errorf(k, "must be \"auto\" or an integer in 0..%d, not %s", MaxWorkers, typeName(v))
+		return WorkersAuto
 	}
 }
 

@@ -310,7 +310,8 @@ func TestErrors(t *testing.T) {
 		{"log_level", "[daemon]\nlog_level = \"verbose\"\n", []string{`t.toml:2: daemon.log_level: unknown value "verbose" (allowed: debug, info, warn, error)`}},
 		{"log_format", "[daemon]\n\nlog_format = \"xml\"\n", []string{`t.toml:3: daemon.log_format: unknown value "xml" (allowed: text, json)`}},
 		{"workers", "[daemon]\nworkers = -1\n", []string{"t.toml:2: daemon.workers: -1 is out of range (allowed: 0..1024)"}},
-		{"workers type", "[daemon]\nworkers = 1.5\n", []string{"t.toml:2: daemon.workers: must be an integer in 0..1024, not a float"}},
+		{"workers type", "[daemon]\nworkers = 1.5\n", []string{`t.toml:2: daemon.workers: must be "auto" or an integer in 0..1024, not a float`}},
+		{"workers word", "[daemon]\nworkers = \"none\"\n", []string{`t.toml:2: daemon.workers: unknown value "none" (allowed: "auto", or an integer in 0..1024)`}},
 		{"control_socket empty", "[daemon]\ncontrol_socket = \"\"\n", []string{"t.toml:2: daemon.control_socket: must not be empty"}},
 		{"control_socket long", "[daemon]\ncontrol_socket = \"/" + strings.Repeat("x", 200) + "\"\n", []string{"t.toml:2: daemon.control_socket: path is 201 bytes long"}},
 		{"control_socket type", "[daemon]\ncontrol_socket = [\"/a\"]\n", []string{"t.toml:2: daemon.control_socket: must be a string, not an array"}},
@@ -508,6 +509,30 @@ func TestMultipleErrors(t *testing.T) {
 	var e *Error
 	if !errors.As(error(errs), &e) || e.Line != 2 {
 		t.Errorf("errors.As(*Error) = %v", e)
+	}
+}
+
+// TestDaemonWorkers checks what [daemon] workers means: unset and "auto"
+// leave the number to the tunnel, 0 is none at all (whatever the number
+// of CPUs), and other numbers are taken as they are.
+func TestDaemonWorkers(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		want int
+	}{
+		{"", WorkersAuto},
+		{"workers = \"auto\"\n", WorkersAuto},
+		{"workers = 0\n", WorkersNone},
+		{"workers = 1\n", 1},
+		{"workers = 1024\n", 1024},
+	} {
+		cfg := mustParse(t, "[daemon]\n"+c.src)
+		if cfg.Daemon.Workers != c.want {
+			t.Errorf("%q: Workers = %d, want %d", c.src, cfg.Daemon.Workers, c.want)
+		}
+	}
+	if WorkersNone >= 0 || WorkersAuto != 0 {
+		t.Errorf("WorkersNone = %d, WorkersAuto = %d: tunnel.Options.Workers takes a negative number for none and 0 for automatic", WorkersNone, WorkersAuto)
 	}
 }
 
