@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,15 +60,20 @@ var rwSeq int
 
 // newRWLab builds the three namespaces and their links; everything is
 // removed in t.Cleanup.
-func newRWLab(t *testing.T) *rwLab {
+func newRWLab(t *testing.T) *rwLab { return buildRWLab(t, rwNSPrefix, &rwSeq, true) }
+
+// buildRWLab makes the gateway and client namespaces, named
+// PREFIX-PID-N{g,c}, joined by a veth pair, the client's own resolv.conf
+// and, with inet, the internet host behind the gateway (PREFIX-PID-Ni).
+func buildRWLab(t *testing.T, prefix string, seq *int, inet bool) *rwLab {
 	t.Helper()
 	requirePrereq(t)
-	if rwSeq == 0 {
-		testlab.RemoveStale(rwNSPrefix)
+	if *seq == 0 {
+		testlab.RemoveStale(prefix)
 	}
-	rwSeq++
+	*seq++
 	mk := func(label, suffix, outer, inner, innerNet, id string) *endpoint {
-		ns, dir := newHost(t, fmt.Sprintf("%s%d-%d%s", rwNSPrefix, os.Getpid(), rwSeq, suffix), rwNSPrefix+label+"-")
+		ns, dir := newHost(t, fmt.Sprintf("%s%d-%d%s", prefix, os.Getpid(), *seq, suffix), prefix+label+"-")
 		e := &endpoint{label: label, ns: ns, outer: netip.MustParseAddr(outer), id: id, dir: dir}
 		if inner != "" {
 			e.inner, e.innerNet = netip.MustParseAddr(inner), netip.MustParsePrefix(innerNet)
@@ -79,7 +83,6 @@ func newRWLab(t *testing.T) *rwLab {
 	l := &rwLab{
 		gw:       mk("moon", "g", "10.77.0.1", "10.78.2.1", "10.78.2.0/24", rwGwID),
 		client:   mk("sun", "c", "10.77.0.2", "", "", rwTLSID),
-		inet:     mk("inet", "i", "10.99.0.1", "10.99.0.1", "10.99.0.0/24", ""),
 		password: fmt.Sprintf("pw-%d-%x", os.Getpid(), time.Now().UnixNano()),
 	}
 	var err error
@@ -89,6 +92,10 @@ func newRWLab(t *testing.T) *rwLab {
 	if err := testlab.Link(l.client.ns, "ix0", []string{"10.77.0.2/24"}, l.gw.ns, "ix0", []string{"10.77.0.1/24"}); err != nil {
 		fatalf(t, "veth: %v", err)
 	}
+	if !inet {
+		return l
+	}
+	l.inet = mk("inet", "i", "10.99.0.1", "10.99.0.1", "10.99.0.0/24", "")
 	if err := testlab.Link(l.gw.ns, "ix1", []string{"10.99.0.254/24"}, l.inet.ns, "ix1", []string{"10.99.0.1/24"}); err != nil {
 		fatalf(t, "veth: %v", err)
 	}
@@ -96,7 +103,7 @@ func newRWLab(t *testing.T) *rwLab {
 		{"gw", "sysctl", "-qw", "net.ipv4.ip_forward=1"},
 		{"inet", "ip", "route", "add", "default", "via", "10.99.0.254"},
 	} {
-		e := map[string]*endpoint{"gw": l.gw, "client": l.client, "inet": l.inet}[c[0]]
+		e := map[string]*endpoint{"gw": l.gw, "inet": l.inet}[c[0]]
 		if _, err := e.ns.Run(c[1:]...); err != nil {
 			fatalf(t, "%v", err)
 		}
@@ -212,26 +219,18 @@ secrets {
 // esptunGateway is esptun's configuration for the same gateway.
 func (l *rwLab) esptunGateway(s rwGatewaySpec, sock string) string {
 	ike, esp := s.proposals()
-	q := strconv.Quote
-	var b strings.Builder
-	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %s\nlog_level = \"debug\"\n\n", q(sock))
-	fmt.Fprintf(&b, "[tun]\nname = \"esptun0\"\naddresses = [%s]\n\n", q(l.gw.inner.String()+"/32"))
-	fmt.Fprintf(&b, "[ike]\nlisten = [%s]\nretransmit_timeout = \"1s\"\nretransmit_base = 1.4\nretransmit_tries = 3\n\n", q(l.gw.outer.String()))
-	fmt.Fprintf(&b, "[connections.%s]\nremote_addrs = [\"%%any\"]\nlocal_addrs = [%s]\nproposals = [%s]\npools = [\"office\"]\n",
-		rwConn, q(l.gw.outer.String()), q(ike))
-	if s.legacy {
-		fmt.Fprintf(&b, "allow_legacy_proposals = true\n")
+	g := testlab.RWGateway{
+		Sock: sock, TUN: "esptun0", Office: l.gw.inner, Addr: l.gw.outer,
+		RetransmitBase: 1.4, RetransmitTries: 3,
+		Conn: rwConn, Child: rwChild, Proposal: ike, ESP: esp, Legacy: s.legacy,
+		ID: rwGwID, Cert: filepath.Join(l.gw.dir, "moon.pem"), Key: filepath.Join(l.gw.dir, "moon.key"),
+		ClientAuth: s.auth, LocalTS: s.localTS,
+		Pool: rwPool, DNS: rwDNS, Domain: rwDomain, User: rwUser, Password: l.password,
 	}
-	fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"pubkey\"\nid = %s\ncerts = [%s]\n", rwConn, q(rwGwID), q(filepath.Join(l.gw.dir, "moon.pem")))
-	fmt.Fprintf(&b, "\n[connections.%s.remote]\nauth = %s\neap_id = \"%%any\"\n", rwConn, q(s.auth))
 	if s.auth == "eap-tls" {
-		fmt.Fprintf(&b, "cacerts = [%s]\n", q(filepath.Join(l.gw.dir, "ca.pem")))
+		g.CACert = filepath.Join(l.gw.dir, "ca.pem")
 	}
-	fmt.Fprintf(&b, "\n[connections.%s.children.%s]\nlocal_ts = [%s]\nesp_proposals = [%s]\n", rwConn, rwChild, q(s.localTS), q(esp))
-	fmt.Fprintf(&b, "\n[pools.office]\naddrs = %s\ndns = [%s]\ndomains = [%s]\n", q(rwPool), q(rwDNS), q(rwDomain))
-	fmt.Fprintf(&b, "\n[secrets.private-gw]\nfile = %s\n", q(filepath.Join(l.gw.dir, "moon.key")))
-	fmt.Fprintf(&b, "\n[secrets.eap-%s]\nid = %s\nsecret = %s\n", rwUser, q(rwUser), q(l.password))
-	return b.String()
+	return g.Config()
 }
 
 // rwClientSpec is one client connection for the cells.
@@ -244,26 +243,17 @@ type rwClientSpec struct {
 // esptunClient is esptun's road-warrior configuration.
 func (l *rwLab) esptunClient(s rwClientSpec, sock string) string {
 	ike, esp := rwGatewaySpec{ike: s.ike, esp: s.esp}.proposals()
-	q := strconv.Quote
-	var b strings.Builder
-	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %s\nlog_level = \"debug\"\n\n", q(sock))
-	fmt.Fprintf(&b, "[tun]\nname = \"esptun0\"\n\n")
-	fmt.Fprintf(&b, "[ike]\nlisten = [%s]\nretransmit_timeout = \"1s\"\nretransmit_base = 1.4\nretransmit_tries = 3\n\n", q(l.client.outer.String()))
-	fmt.Fprintf(&b, "[connections.%s]\nremote_addrs = [%s]\nlocal_addrs = [%s]\nvips = [\"0.0.0.0\"]\nencap = true\nproposals = [%s]\n",
-		rwConn, q(l.gw.outer.String()), q(l.client.outer.String()), q(ike))
-	if s.auth == "eap-tls" {
-		fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"eap-tls\"\nid = %s\ncerts = [%s]\n", rwConn, q(rwTLSID), q(filepath.Join(l.client.dir, "sun.pem")))
-	} else {
-		fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"eap-mschapv2\"\nid = %s\neap_id = %s\n", rwConn, q(rwUser), q(rwUser))
+	c := testlab.RWClient{
+		Sock: sock, TUN: "esptun0", Addr: l.client.outer, RetransmitBase: 1.4, RetransmitTries: 3,
+		Conn: rwConn, Child: rwChild, Proposal: ike, ESP: esp,
+		Gateway: l.gw.outer, GatewayID: rwGwID, CACert: filepath.Join(l.client.dir, "ca.pem"),
+		Auth: "eap-mschapv2", ID: rwUser, Password: l.password, RemoteTS: s.remoteTS,
 	}
-	fmt.Fprintf(&b, "\n[connections.%s.remote]\nauth = \"pubkey\"\nid = %s\ncacerts = [%s]\n", rwConn, q(rwGwID), q(filepath.Join(l.client.dir, "ca.pem")))
-	fmt.Fprintf(&b, "\n[connections.%s.children.%s]\nremote_ts = [%s]\nesp_proposals = [%s]\nstart_action = \"start\"\n", rwConn, rwChild, q(s.remoteTS), q(esp))
 	if s.auth == "eap-tls" {
-		fmt.Fprintf(&b, "\n[secrets.private-client]\nfile = %s\n", q(filepath.Join(l.client.dir, "sun.key")))
-	} else {
-		fmt.Fprintf(&b, "\n[secrets.eap-%s]\nid = %s\nsecret = %s\n", rwUser, q(rwUser), q(l.password))
+		c.Auth, c.ID, c.Password = "eap-tls", rwTLSID, ""
+		c.Cert, c.Key = filepath.Join(l.client.dir, "sun.pem"), filepath.Join(l.client.dir, "sun.key")
 	}
-	return b.String()
+	return c.Config()
 }
 
 // swanctlClient is the strongSwan road warrior's swanctl.conf.
@@ -430,7 +420,7 @@ func (p *esptunProc) waitVIP(t *testing.T, d time.Duration) netip.Addr {
 					if err != nil {
 						fatalf(t, "esptun's virtual IP %q: %v", s.VIPs[0], err)
 					}
-					if out, err := p.e.ns.Run("ip", "-o", "addr", "show", "dev", "esptun0"); err == nil && strings.Contains(out, " "+a.String()+"/") {
+					if testlab.HasAddr(p.e.ns, "esptun0", a) {
 						return a
 					}
 				}

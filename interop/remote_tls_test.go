@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/esptun/esptun/internal/netns"
 )
 
 // The EAP-TLS lab is the remote-access lab's gateway and client (see
@@ -32,62 +30,7 @@ var tlsSeq int
 // newTLSLab builds the gateway and client namespaces joined by a veth pair,
 // and the client namespace's own resolv.conf; everything is removed in
 // t.Cleanup.
-func newTLSLab(t *testing.T) *rwLab {
-	t.Helper()
-	requirePrereq(t)
-	tlsSeq++
-	mk := func(label, suffix, outer, inner, innerNet, id string) *endpoint {
-		name := fmt.Sprintf("%s%d-%d%s", tlsNSPrefix, os.Getpid(), tlsSeq, suffix)
-		ns, err := netns.New(name)
-		if err != nil {
-			fatalf(t, "%v", err)
-		}
-		t.Cleanup(func() {
-			if err := ns.Delete(); err != nil {
-				t.Logf("cleanup: %v", err)
-			}
-			os.RemoveAll(filepath.Join("/etc/netns", name))
-		})
-		dir, err := os.MkdirTemp("", tlsNSPrefix+label+"-")
-		if err != nil {
-			fatalf(t, "%v", err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		e := &endpoint{label: label, ns: ns, outer: netip.MustParseAddr(outer), id: id, dir: dir}
-		if inner != "" {
-			e.inner, e.innerNet = netip.MustParseAddr(inner), netip.MustParsePrefix(innerNet)
-		}
-		return e
-	}
-	l := &rwLab{
-		gw:       mk("moon", "g", "10.77.0.1", "10.78.2.1", "10.78.2.0/24", rwGwID),
-		client:   mk("sun", "c", "10.77.0.2", "", "", rwTLSID),
-		password: fmt.Sprintf("pw-%d-%x", os.Getpid(), time.Now().UnixNano()),
-	}
-	etc := filepath.Join("/etc/netns", l.client.ns.Name)
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		fatalf(t, "%v", err)
-	}
-	l.resolv = filepath.Join(etc, "resolv.conf")
-	if err := os.WriteFile(l.resolv, []byte(rwOrigResolv), 0o644); err != nil {
-		fatalf(t, "%v", err)
-	}
-	if err := netns.Veth(l.client.ns, "ix0", l.gw.ns, "ix0"); err != nil {
-		fatalf(t, "veth: %v", err)
-	}
-	for _, c := range []struct {
-		e    *endpoint
-		args []string
-	}{
-		{l.gw, []string{"ip", "addr", "add", "10.77.0.1/24", "dev", "ix0"}},
-		{l.client, []string{"ip", "addr", "add", "10.77.0.2/24", "dev", "ix0"}},
-	} {
-		if _, err := c.e.ns.Run(c.args...); err != nil {
-			fatalf(t, "%v", err)
-		}
-	}
-	return l
-}
+func newTLSLab(t *testing.T) *rwLab { return buildRWLab(t, tlsNSPrefix, &tlsSeq, false) }
 
 // swanctlTLSClient is the strongSwan road warrior's swanctl.conf with
 // EAP-TLS: its certificate (x509/cert) and identity id, the gateway's

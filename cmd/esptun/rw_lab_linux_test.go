@@ -43,6 +43,8 @@ const (
 	rwChild    = "net"
 	rwGwID     = ikeIDA // the leaf writeIKECerts makes as a-cert.pem
 	rwOffice   = "10.78.0.0/16"
+	rwProposal = "aes128gcm16-prfsha256-x25519"
+	rwESP      = "aes128gcm16"
 	rwDNS      = "10.78.0.53"
 	rwDomain   = "corp.example"
 	rwNSPrefix = "esptunrw-"
@@ -105,28 +107,8 @@ func newRWLab(t *testing.T, cfg rwLabConfig) *rwLab {
 		prefix: testlab.Prefix(rwNSPrefix, int64(rwLabSeq.Add(1)))}
 	writeIKECerts(t, dir, "ecdsa")
 
-	var users strings.Builder
-	users.WriteString("# EAP users of the road-warrior lab\n")
-	for i := 1; i <= cfg.Users; i++ {
-		u := fmt.Sprintf("u%d", i)
-		// Distinctive and random, so that a search of the logs for it
-		// cannot match anything else.
-		pw := fmt.Sprintf("pw-%x", randomKey(t, 12))
-		l.users[u] = pw
-		fmt.Fprintf(&users, "%s: %s\n", u, pw)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users.txt"), []byte(users.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	ns := l.newNS(t, "gw")
-	l.gw = &gateway{name: "gw", ns: ns, inner4: rwOfficeHost, veth: "br0"}
-	// A fixed MAC address: a bridge without one takes the lowest of its
-	// ports', so it would change as clients join, and the clients' ARP
-	// entries for the gateway would go stale.
-	l.gw.mustRun(t, "ip", "link", "add", "br0", "address", "02:00:0a:4d:00:01", "type", "bridge")
-	l.gw.mustRun(t, "ip", "link", "set", "br0", "up")
-	l.gw.mustRun(t, "ip", "addr", "add", rwGwAddr.String()+"/16", "dev", "br0")
+	l.writeUsers(t)
+	l.gw = l.newGateway(t)
 	l.gw.conf = filepath.Join(dir, "gw.toml")
 	l.gw.sock = filepath.Join(dir, "gw.sock")
 	l.writeConf(t, l.gw.conf, l.gwConfig())
@@ -136,6 +118,31 @@ func newRWLab(t *testing.T, cfg rwLabConfig) *rwLab {
 	l.gw.start(t)
 	l.gw.waitReady(t)
 	return l
+}
+
+// writeUsers makes the users u1..uN of the lab's configuration and writes
+// the gateway's users file.
+func (l *rwLab) writeUsers(t *testing.T) {
+	t.Helper()
+	for i := 1; i <= l.cfg.Users; i++ {
+		// Distinctive and random, so that a search of the logs for it
+		// cannot match anything else.
+		l.users[fmt.Sprintf("u%d", i)] = fmt.Sprintf("pw-%x", randomKey(t, 12))
+	}
+	if err := testlab.WriteUsers(filepath.Join(l.dir, "users.txt"), l.users); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newGateway makes the gateway's namespace with the bridge br0 that
+// clients (or a router) join. It does not write or start the daemon.
+func (l *rwLab) newGateway(t *testing.T) *gateway {
+	t.Helper()
+	gw := &gateway{name: "gw", ns: l.newNS(t, "gw"), inner4: rwOfficeHost, veth: "br0"}
+	if err := testlab.Bridge(gw.ns, "br0", "02:00:0a:4d:00:01", rwGwAddr.String()+"/16"); err != nil {
+		t.Fatal(err)
+	}
+	return gw
 }
 
 // newNS makes a namespace of the lab, deleted (with its /etc/netns
@@ -160,22 +167,13 @@ func (l *rwLab) writeConf(t *testing.T, path, conf string) {
 }
 
 func (l *rwLab) gwConfig() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"debug\"\n\n", l.gw.sock)
-	fmt.Fprintf(&b, "[tun]\nname = %q\naddresses = [\"%s/32\"]\n\n", tunDev, rwOfficeHost)
-	fmt.Fprintf(&b, "[ike]\nlisten = [%q]\nretransmit_timeout = \"1s\"\nretransmit_tries = 3\n", rwGwAddr)
-	if l.cfg.HalfOpenTimeout != "" {
-		fmt.Fprintf(&b, "half_open_timeout = %q\n", l.cfg.HalfOpenTimeout)
-	}
-	fmt.Fprintf(&b, "\n[connections.%s]\nremote_addrs = [\"%%any\"]\nlocal_addrs = [%q]\n", rwConn, rwGwAddr)
-	fmt.Fprintf(&b, "proposals = [\"aes128gcm16-prfsha256-x25519\"]\npools = [\"office\"]\n")
-	fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"pubkey\"\nid = %q\ncerts = [\"a-cert.pem\"]\n", rwConn, rwGwID)
-	fmt.Fprintf(&b, "\n[connections.%s.remote]\nauth = \"eap-mschapv2\"\neap_id = \"%%any\"\n", rwConn)
-	fmt.Fprintf(&b, "\n[connections.%s.children.%s]\nlocal_ts = [%q]\nesp_proposals = [\"aes128gcm16\"]\n", rwConn, rwChild, rwOffice)
-	fmt.Fprintf(&b, "\n[pools.office]\naddrs = %q\ndns = [%q]\ndomains = [%q]\n", l.cfg.Pool, rwDNS, rwDomain)
-	fmt.Fprintf(&b, "\n[secrets.private-gw]\nfile = \"a-key.pem\"\n")
-	fmt.Fprintf(&b, "\n[secrets.eap-users]\nusers_file = \"users.txt\"\n")
-	return b.String()
+	return testlab.RWGateway{
+		Sock: l.gw.sock, TUN: tunDev, Office: rwOfficeHost, Addr: rwGwAddr,
+		RetransmitTries: 3, HalfOpenTimeout: l.cfg.HalfOpenTimeout,
+		Conn: rwConn, Child: rwChild, Proposal: rwProposal, ESP: rwESP,
+		ID: rwGwID, Cert: "a-cert.pem", Key: "a-key.pem", ClientAuth: "eap-mschapv2", LocalTS: rwOffice,
+		Pool: l.cfg.Pool, DNS: rwDNS, Domain: rwDomain, UsersFile: "users.txt",
+	}.Config()
 }
 
 // rwClientOpts chooses what differs between clients.
@@ -239,17 +237,12 @@ func (l *rwLab) addClient(t *testing.T, o rwClientOpts) *rwClient {
 }
 
 func (c *rwClient) config() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"debug\"\n\n", c.sock)
-	fmt.Fprintf(&b, "[tun]\nname = %q\n\n", tunDev)
-	fmt.Fprintf(&b, "[ike]\nlisten = [%q]\nretransmit_timeout = \"1s\"\nretransmit_tries = 2\n", c.outer)
-	fmt.Fprintf(&b, "\n[connections.%s]\nremote_addrs = [%q]\nlocal_addrs = [%q]\nvips = [\"0.0.0.0\"]\nencap = true\n", rwConn, rwGwAddr, c.outer)
-	fmt.Fprintf(&b, "proposals = [\"aes128gcm16-prfsha256-x25519\"]\n")
-	fmt.Fprintf(&b, "\n[connections.%s.local]\nauth = \"eap-mschapv2\"\nid = %q\neap_id = %q\n", rwConn, c.user, c.user)
-	fmt.Fprintf(&b, "\n[connections.%s.remote]\nauth = \"pubkey\"\nid = %q\ncacerts = [\"ca.pem\"]\n", rwConn, rwGwID)
-	fmt.Fprintf(&b, "\n[connections.%s.children.%s]\nremote_ts = [%q]\nesp_proposals = [\"aes128gcm16\"]\nstart_action = \"start\"\n", rwConn, rwChild, rwOffice)
-	fmt.Fprintf(&b, "\n[secrets.eap-%s]\nid = %q\nsecret = %q\n", c.user, c.user, c.password)
-	return b.String()
+	return testlab.RWClient{
+		Sock: c.sock, TUN: tunDev, Addr: c.outer, RetransmitTries: 2,
+		Conn: rwConn, Child: rwChild, Proposal: rwProposal, ESP: rwESP,
+		Gateway: rwGwAddr, GatewayID: rwGwID, CACert: "ca.pem",
+		Auth: "eap-mschapv2", ID: c.user, Password: c.password, RemoteTS: rwOffice,
+	}.Config()
 }
 
 // rwStatus is the part of esptun status --json the road-warrior tests read.
@@ -340,10 +333,7 @@ func (c *rwClient) waitVIP(t *testing.T, timeout time.Duration) netip.Addr {
 }
 
 // tunHas reports whether a is an address of the client's TUN device.
-func (c *rwClient) tunHas(a netip.Addr) bool {
-	out, err := c.ns.Run("ip", "-o", "addr", "show", "dev", tunDev)
-	return err == nil && strings.Contains(out, " "+a.String()+"/")
-}
+func (c *rwClient) tunHas(a netip.Addr) bool { return testlab.HasAddr(c.ns, tunDev, a) }
 
 // routeDev returns the device the client's kernel routes dst through.
 func (c *rwClient) routeDev(t *testing.T, dst netip.Addr) string {

@@ -60,21 +60,8 @@ func newNATLab(t *testing.T, users int) *natLab {
 	l := &rwLab{t: t, cfg: rwLabConfig{Pool: "10.3.0.0/24", Users: users}, dir: dir, users: map[string]string{},
 		prefix: testlab.Prefix(natNSPrefix, int64(rwLabSeq.Add(1)))}
 	writeIKECerts(t, dir, "ecdsa")
-	var ub strings.Builder
-	for i := 1; i <= users; i++ {
-		u := fmt.Sprintf("u%d", i)
-		pw := fmt.Sprintf("pw-%x", randomKey(t, 12))
-		l.users[u] = pw
-		fmt.Fprintf(&ub, "%s: %s\n", u, pw)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users.txt"), []byte(ub.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	l.gw = &gateway{name: "gw", ns: l.newNS(t, "gw"), inner4: rwOfficeHost, veth: "br0"}
-	l.gw.mustRun(t, "ip", "link", "add", "br0", "address", "02:00:0a:4d:00:01", "type", "bridge")
-	l.gw.mustRun(t, "ip", "link", "set", "br0", "up")
-	l.gw.mustRun(t, "ip", "addr", "add", rwGwAddr.String()+"/16", "dev", "br0")
+	l.writeUsers(t)
+	l.gw = l.newGateway(t)
 
 	r := &gateway{name: "r", ns: l.newNS(t, "r"), veth: "wan0"}
 	if err := netns.Veth(r.ns, "wan0", l.gw.ns, "rwr"); err != nil {
@@ -123,12 +110,8 @@ func (l *natLab) addNATClient(t *testing.T, i int, user string) *rwClient {
 	l.r.mustRun(t, "ip", "link", "set", lan, "master", "lan0")
 	c.mustRun(t, "ip", "addr", "add", c.outer.String()+"/24", "dev", "rw0")
 	c.mustRun(t, "ip", "route", "add", "default", "via", natRouterLAN.String())
-	etc := filepath.Join("/etc/netns", ns.Name)
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	c.resolv = filepath.Join(etc, "resolv.conf")
-	if err := os.WriteFile(c.resolv, []byte(rwOrigResolv), 0o644); err != nil {
+	var err error
+	if c.resolv, err = testlab.ResolvConf(ns, rwOrigResolv); err != nil {
 		t.Fatal(err)
 	}
 	cdir := filepath.Join(l.dir, name)

@@ -78,6 +78,28 @@ func AddAddr(ns *netns.NS, dev, p string) error {
 	return err
 }
 
+// Bridge adds the bridge dev to ns with the MAC address mac, sets it up
+// and puts prefix p on it. A fixed MAC: a bridge without one takes the
+// lowest of its ports', so it would change as ports join, and the
+// neighbours' ARP entries for it would go stale.
+func Bridge(ns *netns.NS, dev, mac, p string) error {
+	for _, args := range [][]string{
+		{"ip", "link", "add", dev, "address", mac, "type", "bridge"},
+		{"ip", "link", "set", dev, "up"},
+	} {
+		if _, err := ns.Run(args...); err != nil {
+			return err
+		}
+	}
+	return AddAddr(ns, dev, p)
+}
+
+// HasAddr reports whether a is an address of dev in ns.
+func HasAddr(ns *netns.NS, dev string, a netip.Addr) bool {
+	out, err := ns.Run("ip", "-o", "addr", "show", "dev", dev)
+	return err == nil && strings.Contains(out, " "+a.String()+"/")
+}
+
 // ResolvConf writes /etc/netns/NAME/resolv.conf for ns and returns its
 // path. ip netns exec bind-mounts it over /etc/resolv.conf, so a daemon
 // that applies DNS inside the namespace writes this file and never the
