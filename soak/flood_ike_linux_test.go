@@ -246,35 +246,14 @@ func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
 	}
 	st0 := l.b.status(t)
 	k0 := l.b.netCounters(t)
-	var (
-		mu          sync.Mutex
-		rss         []uint64
-		halfOpenMax int32
-		stop        = make(chan struct{})
-		sampled     = make(chan struct{})
-	)
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if ps, err := readProc(pid); err == nil {
-				mu.Lock()
-				rss = append(rss, ps.rssKiB)
-				mu.Unlock()
-			}
-			if st, ok := l.b.statusOK(); ok && st.IKE != nil {
-				mu.Lock()
-				halfOpenMax = max(halfOpenMax, st.IKE.HalfOpen)
-				mu.Unlock()
-			}
+	// B's RSS and half-open IKE SAs, sampled every 100ms while flooding;
+	// halfOpenMax belongs to the sampler until it stops.
+	var halfOpenMax int32
+	sampler := sampleRSS(pid, func() {
+		if st, ok := l.b.statusOK(); ok && st.IKE != nil {
+			halfOpenMax = max(halfOpenMax, st.IKE.HalfOpen)
 		}
-	}()
+	})
 
 	// The legitimate initiator starts a second into the flood, when
 	// COOKIEs are being asked for.
@@ -329,8 +308,7 @@ func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
 	pf, _ := readProc(pid)
 	fig.sent = sent
 	fig.rate = float64(sent) / floodTime.Seconds()
-	close(stop)
-	<-sampled
+	rss := sampler.stop()
 	stFlood := l.b.status(t)
 	<-legitDone
 	legitDuringFlood := time.Second+legit < floodTime
@@ -350,20 +328,16 @@ func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
 	if fc := firstCook.Load(); fc != 0 {
 		fig.firstCookie = time.Unix(0, fc).Sub(start)
 	}
-	mu.Lock()
 	var rssMax uint64
 	for _, s := range rss {
 		rssMax = max(rssMax, s)
 	}
-	mu.Unlock()
 	p1, _ := readProc(pid)
 	c0, c1, ce := st0.IKE, stFlood.IKE, stEnd.IKE
 	if c0 == nil || c1 == nil || ce == nil {
 		t.Fatalf("gateway b: no IKE counters in esptun status")
 	}
-	mu.Lock()
 	hoMax := halfOpenMax
-	mu.Unlock()
 	counters := fmt.Sprintf("half_open at most %d; received +%d, dropped +%d, invalid +%d, inbox_full +%d, cookies_sent +%d, half_open %d at the flood's end",
 		hoMax, ce.Received-c0.Received, ce.Dropped-c0.Dropped, ce.Invalid-c0.Invalid, ce.InboxFull-c0.InboxFull, ce.CookiesSent-c0.CookiesSent, c1.HalfOpen)
 	t.Logf("sent %d IKE_SA_INIT in %v (%.0f/s) from %d addresses; %d answers, %d with a COOKIE, the first %v after the flood began; B: %s; kernel drops in B %d (%s)",

@@ -16,6 +16,46 @@ import (
 	"time"
 )
 
+// rssSampler reads a process's RSS every 100ms (see sampleRSS).
+type rssSampler struct {
+	rss  []uint64 // KiB; owned by the sampling goroutine until done closes
+	quit chan struct{}
+	done chan struct{}
+}
+
+// sampleRSS starts reading the RSS of process pid every 100ms, and calls
+// also (if not nil) at each reading, from the sampling goroutine, until
+// stop.
+func sampleRSS(pid int, also func()) *rssSampler {
+	s := &rssSampler{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.quit:
+				return
+			case <-tick.C:
+			}
+			if ps, err := readProc(pid); err == nil {
+				s.rss = append(s.rss, ps.rssKiB)
+			}
+			if also != nil {
+				also()
+			}
+		}
+	}()
+	return s
+}
+
+// stop ends the sampling and returns the readings, in KiB, oldest first.
+func (s *rssSampler) stop() []uint64 {
+	close(s.quit)
+	<-s.done
+	return s.rss
+}
+
 // floodPhase sends datagrams made by mk to dst from a UDP socket in ns at
 // rate per second for d, and returns how many the kernel took.
 func floodPhase(t *testing.T, from *gateway, dst netip.AddrPort, rate int, d time.Duration, mk func(i uint64, b []byte)) uint64 {
@@ -96,30 +136,8 @@ func TestESPFlood(t *testing.T) {
 	pid := l.a.cmd.Process.Pid
 	dst := netip.AddrPortFrom(l.a.outer, 4500)
 
-	// RSS and CPU of A's daemon, sampled every 100ms while flooding.
-	var (
-		mu      sync.Mutex
-		samples []uint64
-		stop    = make(chan struct{})
-		sampled = make(chan struct{})
-	)
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if ps, err := readProc(pid); err == nil {
-				mu.Lock()
-				samples = append(samples, ps.rssKiB)
-				mu.Unlock()
-			}
-		}
-	}()
+	// RSS of A's daemon, sampled every 100ms while flooding.
+	sampler := sampleRSS(pid, nil)
 	p0, err := readProc(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -200,8 +218,7 @@ func TestESPFlood(t *testing.T) {
 		figures = append(figures, fmt.Sprintf("%s: %d sent = %d counted + %d kernel drops", ph.name, sent, counted, dropped+bdropped))
 	}
 	elapsed := time.Since(start)
-	close(stop)
-	<-sampled
+	samples := sampler.stop()
 	p1, err := readProc(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +228,6 @@ func TestESPFlood(t *testing.T) {
 	cpu := float64(floodCPU) / float64(floodTime) * 100
 	perPkt := floodCPU / time.Duration(max(floodSent, 1))
 	overall := float64(p1.cpu-p0.cpu) / float64(elapsed) * 100
-	mu.Lock()
 	rssMax, rssLast := uint64(0), uint64(0)
 	for _, s := range samples {
 		rssMax = max(rssMax, s)
@@ -223,7 +239,6 @@ func TestESPFlood(t *testing.T) {
 	if len(samples) > 5 {
 		early = samples[len(samples)/5]
 	}
-	mu.Unlock()
 	t.Logf("A's daemon: RSS %d KiB before, %d KiB after a fifth of the flood, %d KiB at the end, %d KiB at most; CPU %.0f%% while flooding (%v per datagram), %.0f%% over %v",
 		p0.rssKiB, early, rssLast, rssMax, cpu, perPkt, overall, elapsed.Round(time.Millisecond))
 	// Flat memory: the flood may warm up pools and the runtime, but the
