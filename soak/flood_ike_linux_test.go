@@ -157,24 +157,35 @@ type ikeFloodFigures struct {
 // COOKIEs (RFC 7296 2.6) once cookie_threshold (30) half-open SAs exist,
 // keep its memory within a few MiB, let A connect, and drop every half-open
 // SA after half_open_timeout once the flood stops.
+//
+// With ESPTUN_SOAK=full the flood also goes to the NAT-T port (with the
+// non-ESP marker, RFC 3948 2.2), where requests queue for B's IKE workers
+// instead of being answered where they are received.
 func TestIKEInitFlood(t *testing.T) {
 	d := 5 * time.Second
-	rates := []int{20000}
-	if full {
-		rates = append(rates, 0)
+	type variant struct {
+		rate int // 0: as fast as one sender goes
+		natt bool
 	}
-	for _, rate := range rates {
-		name := fmt.Sprintf("%d/s", rate)
-		if rate == 0 {
+	variants := []variant{{rate: 20000}}
+	if full {
+		variants = append(variants, variant{rate: 0}, variant{rate: 20000, natt: true}, variant{rate: 0, natt: true})
+	}
+	for _, v := range variants {
+		name := fmt.Sprintf("%d/s", v.rate)
+		if v.rate == 0 {
 			name = "max"
 		}
-		t.Run(name, func(t *testing.T) { ikeInitFlood(t, rate, d) })
+		if v.natt {
+			name = "natt-" + name
+		}
+		t.Run(name, func(t *testing.T) { ikeInitFlood(t, v.rate, d, v.natt) })
 	}
 }
 
 // ikeInitFlood runs one flood of d at rate datagrams/s (0: as fast as one
-// goroutine writes).
-func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
+// goroutine writes), to B's IKE port, or with natt to its NAT-T port.
+func ikeInitFlood(t *testing.T, rate int, d time.Duration, natt bool) {
 	l := newFloodLab(t)
 	if _, err := l.a.ns.Run("sh", "-c", fmt.Sprintf(
 		"i=0; while [ $i -lt %d ]; do ip addr add 10.77.0.$((%d+i))/32 dev sa || exit 1; i=$((i+1)); done",
@@ -182,6 +193,10 @@ func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
 		t.Fatal(err)
 	}
 	dst := netip.AddrPortFrom(l.b.outer, 500)
+	marker := 0 // octets before the IKE message: the non-ESP marker on 4500
+	if natt {
+		dst, marker = netip.AddrPortFrom(l.b.outer, 4500), 4
+	}
 	var conns []*net.UDPConn
 	src := floodFirst
 	for range floodSources {
@@ -199,6 +214,8 @@ func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
 		src = src.Next()
 	}
 	tmpl, nonceOff := initTemplate(t)
+	tmpl = append(make([]byte, marker), tmpl...)
+	nonceOff += marker
 
 	// The flooder reads B's answers: the first COOKIE's arrival is the
 	// time COOKIE protection took to kick in.
@@ -223,7 +240,10 @@ func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
 					continue
 				}
 				answers.Add(1)
-				m, err := wire.Parse(b[:n])
+				if n < marker {
+					continue
+				}
+				m, err := wire.Parse(b[marker:n])
 				if err != nil || !m.IsResponse() || m.GetNotify(wire.NotifyCookie) == nil {
 					continue
 				}
@@ -276,7 +296,7 @@ func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
 	b := make([]byte, len(tmpl))
 	copy(b, tmpl)
 	send := func(i uint64) {
-		binary.BigEndian.PutUint64(b, rng.Uint64()|1)
+		binary.BigEndian.PutUint64(b[marker:], rng.Uint64()|1)
 		for j := 0; j < 32; j += 8 {
 			binary.BigEndian.PutUint64(b[nonceOff+j:], rng.Uint64())
 		}
@@ -382,6 +402,9 @@ func ikeInitFlood(t *testing.T, rate int, d time.Duration) {
 	rateName := fmt.Sprintf("%d/s", rate)
 	if rate == 0 {
 		rateName = "one sender's maximum"
+	}
+	if natt {
+		rateName += " to the NAT-T port"
 	}
 	record(t, fmt.Sprintf("IKE_SA_INIT flood from %d spoofed addresses, %s for %v", floodSources, rateName, d),
 		"COOKIE asked for (RFC 7296 2.6); half_open <= cookie_threshold (30) + 2; RSS growth < 8 MiB; legitimate initiator connects; half_open back to 0 after half_open_timeout",
