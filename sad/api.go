@@ -47,13 +47,17 @@ type Lifetime struct {
 // ordered so that the struct packs without padding into 320 bytes, the
 // allocator's size class below 352: two SAs per Child SA.)
 type SA struct {
-	Name      string // e.g. "manual/site"
-	SPI       uint32
-	PolicyID  uint32 // SPD policy this SA serves
-	Dir       Direction
-	ESN       bool
-	Encap     bool // ESP-in-UDP (RFC 3948) rather than raw ESP
-	Cipher    crypto.ESPCipher
+	Name     string // e.g. "manual/site"
+	SPI      uint32
+	PolicyID uint32 // SPD policy this SA serves
+	Dir      Direction
+	ESN      bool
+	Encap    bool // ESP-in-UDP (RFC 3948) rather than raw ESP
+	Cipher   crypto.ESPCipher
+	// Owner is whatever the SA's creator needs to find from the SA (the
+	// IKE layer's Child SA, for lifetime Events and NAT rebinding), so
+	// that it keeps no table of its own. The SAD never looks at it.
+	Owner     any
 	Local     []spd.Selector // selectors negotiated or configured
 	Remote    []spd.Selector
 	LocalAddr netip.Addr // outer local address (may be invalid = any)
@@ -70,12 +74,23 @@ type SA struct {
 	Drops    [NumDropReasons]atomic.Uint64
 	db       atomic.Pointer[DB] // set by Add; events go to its callback
 	inflight atomic.Int64       // data path goroutines between Acquire and Release
-	dead     atomic.Bool
-	softHit  atomic.Bool
-	hardHit  atomic.Bool
-	deleted  atomic.Bool // Delete has been called
-	wiped    atomic.Bool // Cipher.Wipe has been called
+	flags    atomic.Uint32      // flagDead, ...: one word rather than five atomic.Bools
 }
+
+// Bits of SA.flags. Each is set once and never cleared.
+const (
+	flagDead    uint32 = 1 << iota // hard limit hit or deleted: the data path must not use the SA
+	flagSoftHit                    // soft Event raised (or no longer wanted)
+	flagHardHit                    // hard Event raised (or no longer wanted)
+	flagDeleted                    // Delete has been called
+	flagWiped                      // Cipher.Wipe has been called
+)
+
+// has reports whether any of the bits f is set.
+func (sa *SA) has(f uint32) bool { return sa.flags.Load()&f != 0 }
+
+// set sets the bit f and reports whether this call set it.
+func (sa *SA) set(f uint32) bool { return sa.flags.Or(f)&f == 0 }
 
 // The SA's methods are in sa.go, the DB in db.go.
 

@@ -109,7 +109,7 @@ func (db *DB) Add(sa *SA) error {
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if sa.dead.Load() {
+	if sa.has(flagDead) {
 		return fmt.Errorf("sad: SA %s (SPI %08x) is dead", sa.Name, sa.SPI)
 	}
 	if other := sa.db.Load(); other != nil {
@@ -147,14 +147,12 @@ func (db *DB) Delete(sa *SA) {
 		return
 	}
 	db.mu.Lock()
-	sa.softHit.Store(true) // no events from now on
-	sa.hardHit.Store(true)
-	// Order matters (see Acquire and Release): dead, which Acquire checks,
-	// is stored before deleted, which Release checks, and both before
+	// No events from now on. Order matters (see Acquire and Release):
+	// dead, which Acquire checks, is stored no later than deleted, which
+	// Release checks (here in the same atomic operation), and both before
 	// inflight is read below. A Release that sees deleted thus knows that
 	// no Acquire can succeed any more.
-	sa.dead.Store(true)
-	sa.deleted.Store(true)
+	sa.flags.Or(flagSoftHit | flagHardHit | flagDead | flagDeleted)
 	if sa.db.Load() == db {
 		switch sa.Dir {
 		case Inbound:
@@ -220,7 +218,7 @@ func (db *DB) All() []*SA {
 // caller's goroutine with none held.
 func (db *DB) Tick(now time.Time) {
 	db.each(func(sa *SA) {
-		if sa.dead.Load() {
+		if sa.has(flagDead) {
 			return
 		}
 		lt := &sa.Lifetime

@@ -73,6 +73,16 @@ func (sa *SA) SetPeer(ap netip.AddrPort) {
 	sa.peer.Store(v)
 }
 
+// SetPeerOf sets the outer peer address to other's, sharing its copy
+// rather than allocating one (the two SAs of a Child SA have the same
+// peer). It does nothing if other has no peer address. Safe for
+// concurrent use.
+func (sa *SA) SetPeerOf(other *SA) {
+	if p := other.peer.Load(); p != nil {
+		sa.peer.Store(p)
+	}
+}
+
 func (sa *SA) seqLimit() uint64 {
 	if sa.ESN {
 		return MaxSeqESN
@@ -90,7 +100,7 @@ func (sa *SA) seqLimit() uint64 {
 // raises a soft Event with Why "seq". No number is ever handed out twice.
 // Safe for concurrent use; never allocates.
 func (sa *SA) ReserveSeq(n int) (first uint64, ok bool) {
-	if n < 1 || sa.dead.Load() {
+	if n < 1 || sa.has(flagDead) {
 		return 0, false
 	}
 	limit, un := sa.seqLimit(), uint64(n)
@@ -132,7 +142,7 @@ func (sa *SA) Seq() uint64 { return sa.seq.Load() }
 
 // Dead reports whether the SA has hit a hard limit or been deleted; the data
 // path drops its packets (DropExpired) and must not use it further.
-func (sa *SA) Dead() bool { return sa.dead.Load() }
+func (sa *SA) Dead() bool { return sa.has(flagDead) }
 
 // Account adds traffic to the SA's counters and checks the byte and packet
 // lifetimes, raising each of the soft and hard Events at most once. Call it
@@ -161,7 +171,7 @@ func (sa *SA) Account(packets, bytes uint64) {
 func (sa *SA) Drop(r DropReason, n uint64) {
 	if r >= 0 && r < NumDropReasons {
 		sa.Drops[r].Add(n)
-		if sa.wiped.Load() {
+		if sa.has(flagWiped) {
 			sa.moveDrop(r)
 		}
 	}
@@ -185,7 +195,7 @@ func (sa *SA) Acquire() bool {
 	sa.inflight.Add(1)
 	// Seen together with Delete's store of dead and load of inflight,
 	// either Delete sees this goroutine or this goroutine sees dead.
-	if sa.dead.Load() {
+	if sa.has(flagDead) {
 		sa.Release()
 		return false
 	}
@@ -194,7 +204,7 @@ func (sa *SA) Acquire() bool {
 
 // Release ends an Acquire. The last Release of a deleted SA wipes its keys.
 func (sa *SA) Release() {
-	if sa.inflight.Add(-1) == 0 && sa.deleted.Load() {
+	if sa.inflight.Add(-1) == 0 && sa.has(flagDeleted) {
 		sa.wipe()
 	}
 }
@@ -203,7 +213,7 @@ func (sa *SA) Release() {
 // (DeletedDrops): no data path goroutine holds the SA any more, so they are
 // final but for drops counted on it later, which Drop moves itself.
 func (sa *SA) wipe() {
-	if !sa.wiped.CompareAndSwap(false, true) {
+	if !sa.set(flagWiped) {
 		return
 	}
 	if sa.Cipher != nil {
@@ -216,16 +226,15 @@ func (sa *SA) wipe() {
 
 // soft raises the soft Event unless it or the hard one has been raised.
 func (sa *SA) soft(why string) {
-	if sa.softHit.CompareAndSwap(false, true) {
+	if sa.set(flagSoftHit) {
 		sa.emit(Event{SA: sa, Why: why})
 	}
 }
 
 // expire kills the SA and raises the hard Event, once.
 func (sa *SA) expire(why string) {
-	if sa.hardHit.CompareAndSwap(false, true) {
-		sa.softHit.Store(true) // a rekey warning after death is noise
-		sa.dead.Store(true)
+	if sa.set(flagHardHit) {
+		sa.flags.Or(flagSoftHit | flagDead) // a rekey warning after death is noise
 		sa.emit(Event{SA: sa, Hard: true, Why: why})
 	}
 }

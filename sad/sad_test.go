@@ -196,6 +196,24 @@ func TestPeer(t *testing.T) {
 	if sa.Peer() != ap2 {
 		t.Errorf("Peer() = %v", sa.Peer())
 	}
+
+	// SetPeerOf shares the other SA's copy; a later SetPeer of either
+	// changes only that one.
+	in := inSA(2)
+	in.SetPeerOf(outSA(3, 3)) // no peer there: nothing to take
+	if in.Peer().IsValid() {
+		t.Errorf("SetPeerOf an SA without peer gave %v", in.Peer())
+	}
+	if n := testing.AllocsPerRun(100, func() { in.SetPeerOf(sa) }); n != 0 {
+		t.Errorf("SetPeerOf: %v allocations", n)
+	}
+	if in.Peer() != ap2 {
+		t.Errorf("after SetPeerOf: Peer() = %v, want %v", in.Peer(), ap2)
+	}
+	in.SetPeer(ap)
+	if in.Peer() != ap || sa.Peer() != ap2 {
+		t.Errorf("after SetPeer of one: %v and %v, want %v and %v", in.Peer(), sa.Peer(), ap, ap2)
+	}
 }
 
 func TestReserveSeq(t *testing.T) {
