@@ -83,7 +83,7 @@ func (c *childSA) name() string { return c.ike.name() + "/" + c.cfg.Name }
 func (c *childSA) setPeer(p netip.AddrPort) {
 	if c.out != nil && c.out.Encap {
 		c.out.SetPeer(p)
-		c.in.SetPeer(p)
+		c.in.SetPeerOf(c.out)
 	}
 }
 
@@ -476,13 +476,14 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 		}
 	}
 	window := c.cfg.ReplayWindow
-	c.in = &sad.SA{Name: c.name(), Dir: sad.Inbound, SPI: c.spiIn, PolicyID: c.policy.ID, Cipher: inCipher,
+	name := c.name()
+	c.in = &sad.SA{Name: name, Dir: sad.Inbound, SPI: c.spiIn, PolicyID: c.policy.ID, Cipher: inCipher,
 		ESN: c.esn, Local: local, Remote: remote, LocalAddr: sa.local.Addr(), Encap: encap,
-		Lifetime: life, Replay: esp.NewReplayWindow(window)}
-	c.out = &sad.SA{Name: c.name(), Dir: sad.Outbound, SPI: c.spiOut, PolicyID: c.policy.ID, Cipher: outCipher,
-		ESN: c.esn, Local: local, Remote: remote, LocalAddr: sa.local.Addr(), Encap: encap, Lifetime: life}
+		Lifetime: life, Replay: esp.NewReplayWindow(window), Owner: c}
+	c.out = &sad.SA{Name: name, Dir: sad.Outbound, SPI: c.spiOut, PolicyID: c.policy.ID, Cipher: outCipher,
+		ESN: c.esn, Local: local, Remote: remote, LocalAddr: sa.local.Addr(), Encap: encap, Lifetime: life, Owner: c}
 	c.in.SetPeer(peer)
-	c.out.SetPeer(peer)
+	c.out.SetPeerOf(c.in)
 	if err := m.sad.Add(c.in); err != nil {
 		inCipher.Wipe()
 		outCipher.Wipe()
@@ -495,8 +496,6 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 			return err
 		}
 	}
-	m.children.Store(c.in, c)
-	m.children.Store(c.out, c)
 	sa.children = append(sa.children, c)
 	if old != nil {
 		old.rekeyedBy = c
@@ -514,8 +513,6 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 		})
 	} else if err := sa.activateOutLocked(c); err != nil {
 		sa.children = sa.children[:len(sa.children)-1]
-		m.children.Delete(c.in)
-		m.children.Delete(c.out)
 		m.sad.Delete(c.in)
 		return err
 	}
@@ -594,13 +591,11 @@ func (c *childSA) uninstall() {
 	m := c.ike.mgr
 	if c.out != nil {
 		m.sad.Delete(c.out)
-		m.children.Delete(c.out)
 	}
 	if in := c.in; in != nil {
 		// The inbound SA lingers a moment: the peer may have switched to
 		// the new SA only just before it answered our DELETE, and packets
 		// it sent on the old one are still on their way.
-		m.children.Delete(in)
 		time.AfterFunc(inboundLinger, func() { m.sad.Delete(in) })
 	}
 	if c.ownsPolicy && c.policy != nil {

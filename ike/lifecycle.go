@@ -110,19 +110,25 @@ func (sa *ikeSA) scheduleKeepaliveLocked() {
 	sa.keepaliveTimer = time.AfterFunc(iv, tick)
 }
 
+// childOf returns the Child SA an ESP SA belongs to (sad.SA.Owner), or nil
+// for an SA the IKE layer did not make.
+func childOf(s *sad.SA) *childSA {
+	c, _ := s.Owner.(*childSA)
+	return c
+}
+
 // HandleSAEvent takes the SAD's lifetime events: a soft limit rekeys the
 // Child SA, a hard limit deletes it (RFC 4301 4.4.2.1).
 func (m *Manager) HandleSAEvent(ev sad.Event) {
-	v, ok := m.children.Load(ev.SA)
-	if !ok {
+	c := childOf(ev.SA)
+	if c == nil {
 		return
 	}
-	c := v.(*childSA)
 	go func() {
 		sa := c.ike
 		sa.mu.Lock()
 		defer sa.mu.Unlock()
-		if c.ike != sa || !sa.hasChild(c) {
+		if sa.mgr != m || c.ike != sa || !sa.hasChild(c) {
 			return
 		}
 		if ev.Hard {
@@ -439,16 +445,15 @@ func (m *Manager) enforceUnique(fresh *ikeSA) {
 // PeerMoved follows a NAT rebinding seen on authenticated ESP (RFC 7296
 // 2.23, RFC 3948): the IKE SA and its Child SAs send to the new address.
 func (m *Manager) PeerMoved(in *sad.SA, from netip.AddrPort) {
-	v, ok := m.children.Load(in)
-	if !ok {
+	c := childOf(in)
+	if c == nil {
 		return
 	}
-	c := v.(*childSA)
 	go func() {
 		sa := c.ike
 		sa.mu.Lock()
 		defer sa.mu.Unlock()
-		if !sa.natt || !followsPeer(sa.natLocal && !sa.natFake, sa.natRemote) || sa.remote == from || sa.state != stateEstablished {
+		if sa.mgr != m || c.ike != sa || !sa.hasChild(c) || !sa.natt || !followsPeer(sa.natLocal && !sa.natFake, sa.natRemote) || sa.remote == from || sa.state != stateEstablished {
 			return
 		}
 		sa.log.Info("peer moved (ESP)", "from", sa.remote, "to", from)

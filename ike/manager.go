@@ -70,8 +70,6 @@ type Manager struct {
 	traps  map[uint32]*trap // by trap policy ID
 	closed bool
 
-	children sync.Map // *sad.SA -> *childSA, for lifetime events
-
 	pools   map[string]*addrPool // virtual IP pools by name
 	poolCfg map[string]*poolConfig
 

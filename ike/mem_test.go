@@ -14,6 +14,9 @@ import (
 // pair and end (both ends' state divided by two). With
 // ESPTUN_MEMPROFILE=FILE it writes a heap profile of what the SAs hold.
 func BenchmarkTunnelMemory(b *testing.B) {
+	if os.Getenv("ESPTUN_MEMPROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact breakdown
+	}
 	_, moon, _ := newPair(b, pairOpts{})
 	conn := moon.m.connByName("c")
 	child := conn.Children[0]
