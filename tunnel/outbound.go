@@ -227,7 +227,7 @@ func (t *Tunnel) send(b *batch, tally *saTally) {
 			if b.verdict[j] != verdictOK {
 				break
 			}
-			if b.sas[j] != sa && (b.sas[j].Peer() != peer || t.connFor(b.sas[j], peer) != c) {
+			if b.sas[j] != sa && (b.sas[j].Peer() != peer || b.sas[j].LocalAddr != sa.LocalAddr || t.connFor(b.sas[j], peer) != c) {
 				break
 			}
 			b.out = append(b.out, b.pkts[j])
@@ -235,7 +235,7 @@ func (t *Tunnel) send(b *batch, tally *saTally) {
 		}
 		if c == nil {
 			t.sendErrors.Add(uint64(len(b.out)))
-		} else if err := c.WriteBatch(b.out, peer); err != nil {
+		} else if err := c.WriteBatch(b.out, sa.LocalAddr, peer); err != nil {
 			t.sendErrors.Add(uint64(len(b.out)))
 		}
 		i = j

@@ -97,3 +97,63 @@ func recvBufs(n int) ([][]byte, []int, []netip.AddrPort) {
 	}
 	return bufs, make([]int, n), make([]netip.AddrPort, n)
 }
+
+// TestWriteBatchSource sends ESP-in-UDP batches (a GSO run of equal
+// datagrams and a shorter one) from a socket bound to 0.0.0.0 with a
+// source address, as the data path does for an SA whose IKE SA has a local
+// address: every datagram must leave from that address, and the send must
+// allocate nothing.
+func TestWriteBatchSource(t *testing.T) {
+	tx, err := listenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), batchCap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	rx, err := listenUDP(netip.MustParseAddrPort("127.0.0.1:0"), batchCap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	src := netip.MustParseAddr("127.0.0.3")
+	want := netip.AddrPortFrom(src, tx.LocalAddr().Port())
+	var out [][]byte
+	for i := range 9 {
+		size := 1200
+		if i == 8 {
+			size = 300
+		}
+		out = append(out, make([]byte, size, bufSize))
+	}
+	if err := tx.WriteBatch(out, src, rx.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	bufs, sizes, srcs := recvBufs(batchCap)
+	got := 0
+	for got < len(out) {
+		n, err := rx.ReadBatch(bufs, 0, sizes, srcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if srcs[i] != want {
+				t.Fatalf("datagram %d from %v, want %v", got+i, srcs[i], want)
+			}
+		}
+		got += n
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := tx.WriteBatch(out, src, rx.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n < len(out); {
+			k, err := rx.ReadBatch(bufs, 0, sizes, srcs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += k
+		}
+	})
+	if allocs != 0 && !raceEnabled {
+		t.Errorf("WriteBatch with a source: %.1f allocations per batch", allocs)
+	}
+}

@@ -15,10 +15,10 @@ type batchConn interface {
 	// caller owns whatever bufs holds on return. It blocks until at least one
 	// datagram arrived or the conn is closed.
 	ReadBatch(bufs [][]byte, off int, sizes []int, srcs []netip.AddrPort) (int, error)
-	// WriteBatch sends every datagram in bufs to dst. Datagrams that cannot
-	// be sent are counted by the caller from the returned error; WriteBatch
-	// never retains bufs.
-	WriteBatch(bufs [][]byte, dst netip.AddrPort) error
+	// WriteBatch sends every datagram in bufs to dst, from src as WriteOne
+	// does. Datagrams that cannot be sent are counted by the caller from
+	// the returned error; WriteBatch never retains bufs.
+	WriteBatch(bufs [][]byte, src netip.Addr, dst netip.AddrPort) error
 	// WriteOne sends one datagram. Unlike WriteBatch it may be called from
 	// any goroutine, concurrently with everything else; it is for control
 	// traffic (IKE, NAT keepalives), not for the data path. On Linux a

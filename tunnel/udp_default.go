@@ -48,7 +48,7 @@ func (c *stdConn) ReadBatch(bufs [][]byte, off int, sizes []int, srcs []netip.Ad
 	return 1, nil
 }
 
-func (c *stdConn) WriteBatch(bufs [][]byte, dst netip.AddrPort) error {
+func (c *stdConn) WriteBatch(bufs [][]byte, src netip.Addr, dst netip.AddrPort) error {
 	var first error
 	for _, b := range bufs {
 		if _, err := c.uc.WriteToUDPAddrPort(b, dst); err != nil && first == nil {

@@ -28,6 +28,9 @@ const (
 	cmsgGSOSpace     = 24 // CMSG_SPACE(sizeof(uint16)) on 64-bit, rounded up
 	cmsgGROSpace     = 24 // CMSG_SPACE(sizeof(int))
 	cmsgPktinfoSpace = 40 // CMSG_SPACE(sizeof(struct in6_pktinfo)), more than in_pktinfo's
+	// cmsgWriteSpace is a sent message's control space: UDP_SEGMENT,
+	// then IP_PKTINFO or IPV6_PKTINFO.
+	cmsgWriteSpace = cmsgGSOSpace + cmsgPktinfoSpace
 )
 
 // linuxConn is a UDP (or raw ESP) socket driven with recvmmsg/sendmmsg. All
@@ -67,6 +70,9 @@ type linuxConn struct {
 	wname    unix.RawSockaddrInet6
 	wnameLen uint32
 	woob     []byte
+	wsrc     netip.Addr             // the source wpkt[:wpktLen] sets
+	wpkt     [cmsgPktinfoSpace]byte // IP_PKTINFO / IPV6_PKTINFO for wsrc
+	wpktLen  int                    // 0: the kernel picks the source
 	wcount   int
 	wsent    int
 	werr     error
@@ -167,7 +173,7 @@ func newLinuxConn(f *os.File, is6, raw bool, batch int) (*linuxConn, error) {
 		roob:   make([]byte, batch*cmsgGROSpace),
 		wmsgs:  make([]mmsghdr, batch),
 		wiov:   make([]unix.Iovec, batch),
-		woob:   make([]byte, batch*cmsgGSOSpace),
+		woob:   make([]byte, batch*cmsgWriteSpace),
 	}
 	c.roobLen = cmsgGROSpace
 	for i := 0; i < batch; i++ {
@@ -428,11 +434,17 @@ func (c *linuxConn) setName(dst netip.AddrPort) {
 	c.wnameLen = unix.SizeofSockaddrInet4
 }
 
-func (c *linuxConn) WriteBatch(bufs [][]byte, dst netip.AddrPort) error {
+func (c *linuxConn) WriteBatch(bufs [][]byte, src netip.Addr, dst netip.AddrPort) error {
 	if c.raw {
 		dst = netip.AddrPortFrom(dst.Addr(), 0)
 	}
 	c.setName(dst)
+	// A socket on an unspecified address sends from src (see WriteOne).
+	if !src.IsValid() || src.IsUnspecified() || c.raw || !c.local.Addr().IsUnspecified() {
+		c.wpktLen = 0
+	} else if src != c.wsrc || c.wpktLen == 0 {
+		c.wsrc, c.wpktLen = src, putPktinfo(c.wpkt[:], src, c.is6)
+	}
 	for len(bufs) > 0 {
 		chunk := bufs
 		if len(chunk) > len(c.wiov) {
@@ -487,15 +499,22 @@ func (c *linuxConn) writeChunk(bufs [][]byte, gso bool) error {
 		m.hdr.Namelen = c.wnameLen
 		m.hdr.Iov = &c.wiov[first]
 		m.hdr.SetIovlen(i - first)
+		oob := c.woob[nmsg*cmsgWriteSpace : (nmsg+1)*cmsgWriteSpace]
+		ctl := 0
 		if i-first > 1 {
-			oob := c.woob[nmsg*cmsgGSOSpace : (nmsg+1)*cmsgGSOSpace]
 			h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 			h.Level = unix.IPPROTO_UDP
 			h.Type = unix.UDP_SEGMENT
 			h.SetLen(unix.CmsgLen(2))
 			binary.NativeEndian.PutUint16(oob[unix.SizeofCmsghdr:], uint16(segSize))
+			ctl = unix.CmsgSpace(2)
+		}
+		if c.wpktLen > 0 {
+			ctl += copy(oob[ctl:], c.wpkt[:c.wpktLen])
+		}
+		if ctl > 0 {
 			m.hdr.Control = &oob[0]
-			m.hdr.SetControllen(unix.CmsgSpace(2))
+			m.hdr.SetControllen(ctl)
 		}
 		m.len = 0
 		nmsg++

@@ -50,7 +50,7 @@ func TestLinuxConnBatches(t *testing.T) {
 				copy(b, fmt.Sprintf("%04d", i))
 				sent = append(sent, b)
 			}
-			if err := tx.WriteBatch(sent, rx.LocalAddr()); err != nil {
+			if err := tx.WriteBatch(sent, netip.Addr{}, rx.LocalAddr()); err != nil {
 				t.Fatalf("WriteBatch: %v", err)
 			}
 
@@ -112,7 +112,7 @@ func TestLinuxConnNoAllocs(t *testing.T) {
 	srcs := make([]netip.AddrPort, batchCap)
 	dst := rx.LocalAddr()
 	allocs := testing.AllocsPerRun(50, func() {
-		if err := tx.WriteBatch(out, dst); err != nil {
+		if err := tx.WriteBatch(out, netip.Addr{}, dst); err != nil {
 			t.Fatal(err)
 		}
 		for got := 0; got < len(out); {

@@ -1074,12 +1074,14 @@ func TestIKEWrongPSK(t *testing.T) {
 }
 
 // TestIKELocalAddrsWithoutListen leaves [ike] listen unset, so that the IKE
-// sockets are bound to every address, and gives each side a second outer
-// address that the kernel does not pick as the source towards the other:
-// A (local_addrs 10.77.0.5) initiates to B's 10.77.0.6, and B accepts only
-// 10.77.0.5 (remote_addrs). A must send from its local_addrs, not from the
-// routed source 10.77.0.1, and B must take the address A sent to as its own
-// and answer from it (RFC 7296 2.11).
+// and ESP-in-UDP sockets are bound to every address, and gives each side a
+// second outer address that the kernel does not pick as the source towards
+// the other: A (local_addrs 10.77.0.5) initiates to B's 10.77.0.6, and B
+// accepts only 10.77.0.5 (remote_addrs). A must send from its local_addrs,
+// not from the routed source 10.77.0.1, and B must take the address A sent
+// to as its own and answer from it (RFC 7296 2.11). ESP goes between the
+// same addresses: a packet from another one would look like a NAT
+// rebinding and move the peer (RFC 7296 2.23).
 func TestIKELocalAddrsWithoutListen(t *testing.T) {
 	a5, b6 := netip.MustParseAddr("10.77.0.5"), netip.MustParseAddr("10.77.0.6")
 	l := newIKELab(t, ikeLabConfig{NoListen: true, OuterA: a5, OuterB: b6})
@@ -1088,19 +1090,29 @@ func TestIKELocalAddrsWithoutListen(t *testing.T) {
 	if out := l.a.mustRun(t, "ip", "-o", "route", "get", b6.String()); !strings.Contains(out, " src "+outerA4.String()+" ") {
 		t.Fatalf("A's route to %s does not use the source %s: %s", b6, outerA4, out)
 	}
-	sa, sb := l.established(t, 30*time.Second)
-	for _, c := range []struct {
-		name          string
-		sa            ikeSAStatus
-		local, remote netip.Addr
-	}{{"A", sa, a5, b6}, {"B", sb, b6, a5}} {
-		local, err1 := netip.ParseAddrPort(c.sa.LocalAddr)
-		remote, err2 := netip.ParseAddrPort(c.sa.RemoteAddr)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("%s: IKE SA addresses %q, %q: %v %v", c.name, c.sa.LocalAddr, c.sa.RemoteAddr, err1, err2)
-		}
-		if local.Addr() != c.local || remote.Addr() != c.remote {
-			t.Errorf("%s: IKE SA %v === %v, want %v === %v", c.name, local, remote, c.local, c.remote)
+	check := func(when string, sa, sb ikeSAStatus) {
+		t.Helper()
+		for _, c := range []struct {
+			name          string
+			sa            ikeSAStatus
+			local, remote netip.Addr
+		}{{"A", sa, a5, b6}, {"B", sb, b6, a5}} {
+			local, err1 := netip.ParseAddrPort(c.sa.LocalAddr)
+			remote, err2 := netip.ParseAddrPort(c.sa.RemoteAddr)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("%s: %s: IKE SA addresses %q, %q: %v %v", when, c.name, c.sa.LocalAddr, c.sa.RemoteAddr, err1, err2)
+			}
+			if local.Addr() != c.local || remote.Addr() != c.remote {
+				t.Errorf("%s: %s: IKE SA %v === %v, want %v === %v", when, c.name, local, remote, c.local, c.remote)
+			}
 		}
 	}
+	sa, sb := l.established(t, 30*time.Second)
+	check("established", sa, sb)
+	l.a.pingEventually(t, innerA4, innerB4, 10*time.Second)
+	l.b.pingEventually(t, innerB4, innerA4, 10*time.Second)
+	// PeerMoved acts in a goroutine of its own: give it time to.
+	time.Sleep(500 * time.Millisecond)
+	sa, sb = l.established(t, 10*time.Second)
+	check("after ESP both ways", sa, sb)
 }
