@@ -151,8 +151,26 @@ func TestInitFloodBounds(t *testing.T) {
 	if queued > maxFreshBytes || m.freshBytes.Load() != 0 {
 		t.Errorf("%d bytes were queued (bound %d), %d still counted", queued, maxFreshBytes, m.freshBytes.Load())
 	}
-	if full := m.stats.inboxFull.Load(); full < 10000-maxFreshBytes/freshBufSize {
+	if full := m.stats.inboxFull.Load(); full < 10000-freshPlaces {
 		t.Errorf("only %d of 10000 requests refused", full)
+	}
+	// A flood of small requests fills the queue's places in 512-octet
+	// buffers: a quarter of the byte bound.
+	full0 := m.stats.inboxFull.Load()
+	for i := range 2 * freshPlaces {
+		binary.BigEndian.PutUint64(small[0:8], uint64(i)+1)
+		m.HandleDatagram(small, remote, local, true)
+	}
+	if n, b := len(m.initInbox), m.freshBytes.Load(); n != freshPlaces || b != freshPlaces*freshSmallSize ||
+		m.stats.inboxFull.Load()-full0 != freshPlaces {
+		t.Errorf("small requests: %d queued in %d bytes, %d refused", n, b, m.stats.inboxFull.Load()-full0)
+	}
+	for len(m.initInbox) > 0 {
+		d := <-m.initInbox
+		if cap(d.pkt) != freshSmallSize {
+			t.Fatalf("a %d-octet request queued in a %d-octet buffer", len(d.pkt), cap(d.pkt))
+		}
+		m.done(d)
 	}
 	sent := tr.sent
 	allocs := testing.AllocsPerRun(1000, func() {

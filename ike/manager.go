@@ -54,7 +54,8 @@ type Manager struct {
 	// Bytes queued in the inboxes and in initInbox: the bounds that hold
 	// whatever the size of the datagrams (maxInboxBytes, maxFreshBytes).
 	inboxBytes, freshBytes atomic.Int64
-	freshBufs              chan []byte // free buffers for fresh IKE_SA_INIT requests
+	freshBufs              chan []byte // free freshBufSize buffers for fresh IKE_SA_INIT requests
+	freshSmall             chan []byte // free freshSmallSize buffers, for the usual small ones
 	closing                chan struct{}
 	wg                     sync.WaitGroup
 
@@ -97,19 +98,32 @@ type datagram struct {
 	pkt           []byte
 	remote, local netip.AddrPort
 	natt          bool
-	fresh         bool // queued in initInbox, pkt from freshBufs when cap(pkt) == freshBufSize
+	fresh         bool // queued in initInbox, pkt from freshBufs or freshSmall by its capacity
 }
 
 // Bounds of what received datagrams may hold while they wait for a
-// worker. A flood of IKE_SA_INIT requests fills maxFreshBytes and is
-// dropped beyond (the initiators retransmit); the buffers of the fresh
-// requests are reused, so that a flood answered with cookies makes no
-// garbage.
+// worker. A flood of IKE_SA_INIT requests fills maxFreshBytes or the
+// queue's freshPlaces, whichever comes first, and is dropped beyond (the
+// initiators retransmit); the buffers of the fresh requests are reused,
+// so that a flood answered with cookies makes no garbage, and come in two
+// sizes, so that a flood of small requests (a flood is usually made of the
+// smallest valid one, about 150 bytes) holds 512 KiB, not 2 MiB.
 const (
-	maxInboxBytes = 4 << 20 // all per-worker inboxes together
-	maxFreshBytes = 2 << 20 // initInbox
-	freshBufSize  = 2048    // an IKE_SA_INIT request larger than this gets a buffer of its own
+	maxInboxBytes  = 4 << 20 // all per-worker inboxes together
+	maxFreshBytes  = 2 << 20 // initInbox
+	freshBufSize   = 2048    // an IKE_SA_INIT request larger than this gets a buffer of its own
+	freshSmallSize = 512     // requests up to this size get a buffer this size
+	freshPlaces    = maxFreshBytes / freshBufSize
 )
+
+// queuedCost is what a queued datagram of n bytes counts against its
+// bound: the buffer it is copied into.
+func queuedCost(n int, fresh bool) int64 {
+	if fresh && n <= freshSmallSize {
+		return freshSmallSize
+	}
+	return int64(max(n, freshBufSize))
+}
 
 type trap struct {
 	conn    *config.Connection
@@ -154,8 +168,9 @@ func New(o Options) (*Manager, error) {
 	for i := range m.inbox {
 		m.inbox[i] = make(chan datagram, 1024)
 	}
-	m.initInbox = make(chan datagram, maxFreshBytes/freshBufSize)
-	m.freshBufs = make(chan []byte, maxFreshBytes/freshBufSize)
+	m.initInbox = make(chan datagram, freshPlaces)
+	m.freshBufs = make(chan []byte, freshPlaces)
+	m.freshSmall = make(chan []byte, freshPlaces)
 	m.nextPolicyID.Store(1 << 20) // manual policies use small IDs
 	m.pools = map[string]*addrPool{}
 	m.poolCfg = map[string]*poolConfig{}
@@ -220,18 +235,22 @@ func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt 
 		q, bytes, limit = m.initInbox, &m.freshBytes, maxFreshBytes
 		d.fresh = true
 	}
-	size := int64(max(len(pkt), freshBufSize))
+	size := queuedCost(len(pkt), d.fresh)
 	if bytes.Add(size) > limit {
 		bytes.Add(-size)
 		m.stats.inboxFull.Add(1)
 		return
 	}
 	if d.fresh && len(pkt) <= freshBufSize {
+		pool, c := m.freshBufs, freshBufSize
+		if len(pkt) <= freshSmallSize {
+			pool, c = m.freshSmall, freshSmallSize
+		}
 		select {
-		case b := <-m.freshBufs:
+		case b := <-pool:
 			d.pkt = append(b[:0], pkt...)
 		default:
-			d.pkt = append(make([]byte, 0, freshBufSize), pkt...)
+			d.pkt = append(make([]byte, 0, c), pkt...)
 		}
 	} else {
 		d.pkt = append([]byte(nil), pkt...)
@@ -249,7 +268,7 @@ func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt 
 // bound, and a fresh request's buffer goes back to the pool. Nothing may
 // keep d.pkt of a fresh request (respondInit copies what it keeps).
 func (m *Manager) done(d datagram) {
-	size := int64(max(len(d.pkt), freshBufSize))
+	size := queuedCost(len(d.pkt), d.fresh)
 	if d.fresh {
 		m.freshBytes.Add(-size)
 	} else {
@@ -259,11 +278,20 @@ func (m *Manager) done(d datagram) {
 }
 
 func (m *Manager) release(d datagram) {
-	if d.fresh && cap(d.pkt) == freshBufSize {
-		select {
-		case m.freshBufs <- d.pkt[:0]:
-		default:
-		}
+	if !d.fresh {
+		return
+	}
+	pool := m.freshBufs
+	switch cap(d.pkt) {
+	case freshBufSize:
+	case freshSmallSize:
+		pool = m.freshSmall
+	default:
+		return
+	}
+	select {
+	case pool <- d.pkt[:0]:
+	default:
 	}
 }
 
