@@ -39,6 +39,9 @@ type Daemon struct {
 	// takes it: WorkersAuto (0, workers = "auto" or unset), WorkersNone
 	// (-1, workers = 0: the readers do all crypto themselves), or 1..1024.
 	Workers int
+	// Scheduling is the Linux scheduler policy of the daemon's threads:
+	// "batch" (default; tunnel.Options.NormalScheduling false) or "normal".
+	Scheduling string
 }
 
 // Tun is the [tun] section.

@@ -20,6 +20,7 @@ const (
 	DefaultControlSocket = "/run/esptun/esptun.sock"
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "text"
+	DefaultScheduling    = "batch"
 	DefaultTunName       = "esptun0"
 	DefaultMTU           = 1400
 	DefaultIKEPort       = 500
@@ -208,6 +209,7 @@ func (c *checker) config(raw map[string]any) *Config {
 			ControlSocket: DefaultControlSocket,
 			LogLevel:      DefaultLogLevel,
 			LogFormat:     DefaultLogFormat,
+			Scheduling:    DefaultScheduling,
 		},
 		Tun: Tun{
 			Name:          DefaultTunName,
@@ -279,7 +281,7 @@ func (c *checker) config(raw map[string]any) *Config {
 }
 
 func (c *checker) daemon(t *table, d *Daemon) {
-	t.unknown([]string{"control_socket", "log_level", "log_format", "workers"})
+	t.unknown([]string{"control_socket", "log_level", "log_format", "workers", "scheduling"})
 	if s, ok := t.str("control_socket"); ok {
 		// sockaddr_un's sun_path: 108 bytes on Linux and Windows, 104 on
 		// macOS and the BSDs, the terminating NUL included.
@@ -305,6 +307,9 @@ func (c *checker) daemon(t *table, d *Daemon) {
 		d.LogFormat = s
 	}
 	d.Workers = t.workers("workers")
+	if s, ok := t.oneOf("scheduling", "batch", "normal"); ok {
+		d.Scheduling = s
+	}
 }
 
 // workers reads [daemon] workers: "auto" (or absent) is WorkersAuto, an

@@ -125,7 +125,7 @@ func TestDesignExample(t *testing.T) {
 	cfg := mustParse(t, designExample)
 	want := &Config{
 		File:   "t.toml",
-		Daemon: Daemon{ControlSocket: "/run/esptun/esptun.sock", LogLevel: "info", LogFormat: "text"},
+		Daemon: Daemon{ControlSocket: "/run/esptun/esptun.sock", LogLevel: "info", LogFormat: "text", Scheduling: "batch"},
 		Tun: Tun{Name: "esptun0", MTU: 1400, Addresses: []netip.Prefix{netip.MustParsePrefix("10.78.1.1/32")},
 			InstallRoutes: true, Offload: true},
 		IKE: defaultIKE(),
@@ -186,7 +186,7 @@ func TestDefaults(t *testing.T) {
 	cfg := mustParse(t, "")
 	want := &Config{
 		File:   "t.toml",
-		Daemon: Daemon{ControlSocket: DefaultControlSocket, LogLevel: "info", LogFormat: "text"},
+		Daemon: Daemon{ControlSocket: DefaultControlSocket, LogLevel: "info", LogFormat: "text", Scheduling: "batch"},
 		Tun:    Tun{Name: "esptun0", MTU: 1400, InstallRoutes: true, Offload: true},
 		IKE:    defaultIKE(),
 		lines:  keyLines{},
@@ -309,13 +309,14 @@ func TestErrors(t *testing.T) {
 		// [daemon]
 		{"log_level", "[daemon]\nlog_level = \"verbose\"\n", []string{`t.toml:2: daemon.log_level: unknown value "verbose" (allowed: debug, info, warn, error)`}},
 		{"log_format", "[daemon]\n\nlog_format = \"xml\"\n", []string{`t.toml:3: daemon.log_format: unknown value "xml" (allowed: text, json)`}},
+		{"scheduling", "[daemon]\nscheduling = \"fifo\"\n", []string{`t.toml:2: daemon.scheduling: unknown value "fifo" (allowed: batch, normal)`}},
 		{"workers", "[daemon]\nworkers = -1\n", []string{"t.toml:2: daemon.workers: -1 is out of range (allowed: 0..1024)"}},
 		{"workers type", "[daemon]\nworkers = 1.5\n", []string{`t.toml:2: daemon.workers: must be "auto" or an integer in 0..1024, not a float`}},
 		{"workers word", "[daemon]\nworkers = \"none\"\n", []string{`t.toml:2: daemon.workers: unknown value "none" (allowed: "auto", or an integer in 0..1024)`}},
 		{"control_socket empty", "[daemon]\ncontrol_socket = \"\"\n", []string{"t.toml:2: daemon.control_socket: must not be empty"}},
 		{"control_socket long", "[daemon]\ncontrol_socket = \"/" + strings.Repeat("x", 200) + "\"\n", []string{"t.toml:2: daemon.control_socket: path is 201 bytes long"}},
 		{"control_socket type", "[daemon]\ncontrol_socket = [\"/a\"]\n", []string{"t.toml:2: daemon.control_socket: must be a string, not an array"}},
-		{"daemon unknown key", "[daemon]\nlog_level = \"info\"\nloglevel = \"info\"\n", []string{"t.toml:3: daemon.loglevel: unknown key (allowed in [daemon]: control_socket, log_level, log_format, workers)"}},
+		{"daemon unknown key", "[daemon]\nlog_level = \"info\"\nloglevel = \"info\"\n", []string{"t.toml:3: daemon.loglevel: unknown key (allowed in [daemon]: control_socket, log_level, log_format, workers, scheduling)"}},
 
 		// [tun]
 		{"tun name long", "[tun]\nname = \"esptun-0123456789\"\n", []string{`t.toml:2: tun.name: invalid interface name "esptun-0123456789" (allowed: 1-15 letters`}},
@@ -546,6 +547,7 @@ control_socket = "/tmp/esptun.sock"
 log_level = "debug"
 log_format = "json"
 workers = 3
+scheduling = "normal"
 
 [tun]
 name = "ipsec.0"
@@ -594,7 +596,7 @@ local_ts = ["::/0"]
 remote_ts = ["::/0[icmpv6]"]
 `
 	cfg := mustParse(t, src)
-	if want := (Daemon{ControlSocket: "/tmp/esptun.sock", LogLevel: "debug", LogFormat: "json", Workers: 3}); cfg.Daemon != want {
+	if want := (Daemon{ControlSocket: "/tmp/esptun.sock", LogLevel: "debug", LogFormat: "json", Workers: 3, Scheduling: "normal"}); cfg.Daemon != want {
 		t.Errorf("daemon = %+v", cfg.Daemon)
 	}
 	wantTun := Tun{Name: "ipsec.0", MTU: 1500,
@@ -623,7 +625,7 @@ remote_ts = ["::/0[icmpv6]"]
 		return out
 	}
 	a := cfg.Manual[0]
-	if a.Name != "a" || a.Line != 19 || a.Mode != ModeTunnel ||
+	if a.Name != "a" || a.Line != 20 || a.Mode != ModeTunnel ||
 		a.RemoteAddr != netip.MustParseAddrPort("[fd00:77::2]:14500") || a.LocalAddr != netip.MustParseAddr("fd00:77::1") ||
 		!reflect.DeepEqual(a.LocalTS, sels("fd00:78::/64", "10.78.1.0/24")) ||
 		!reflect.DeepEqual(a.RemoteTS, sels("::/0", "10.0.0.1/32[tcp/443]")) ||

@@ -124,9 +124,11 @@ func up(cfg *config.Config, log *slog.Logger) error {
 		NATTPort:  cfg.IKE.NATTPort,
 		RawESP:    manual.RawESP,
 		Workers:   cfg.Daemon.Workers,
-		Logger:    log,
-		SPD:       policies,
-		SAD:       sas,
+		// [daemon] scheduling = "normal" keeps the default policy.
+		NormalScheduling: cfg.Daemon.Scheduling == "normal",
+		Logger:           log,
+		SPD:              policies,
+		SAD:              sas,
 	}
 	if len(cfg.Connections) > 0 {
 		opts.IKEPort = cfg.IKE.Port
