@@ -54,27 +54,32 @@ func (r *childReq) finish(err error) {
 // childSA is one negotiated Child SA: a pair of ESP SAs and the policy they
 // serve.
 type childSA struct {
-	ike        *ikeSA
-	cfg        *config.Child
-	uniqueID   uint32
-	spiIn      uint32
-	spiOut     uint32
-	suite      crypto.ESPSuite
-	esn        bool
-	dh         uint16
+	ike      *ikeSA
+	cfg      *config.Child
+	uniqueID uint32
+	spiIn    uint32
+	spiOut   uint32
+	dh       uint16
+	esn      bool
+	// ownsPolicy: the policy is this Child SA's to remove (not a trap's,
+	// nor handed over to the SA that rekeyed it).
+	ownsPolicy bool
 	localTS    []wire.TrafficSelector
 	remoteTS   []wire.TrafficSelector
 	policy     *spd.Policy
-	ownsPolicy bool
-	in, out    *sad.SA
-	created    time.Time
-	rekeying   bool     // our rekey of it is in flight
-	deleting   bool     // our DELETE of it is queued or in flight
-	rekeyedBy  *childSA // the SA that replaced it
-	rekeyOf    *childSA // the SA this one replaced
-	outActive  bool     // out is installed in the SAD
-	// nonces of the exchange that created it (RFC 7296 2.8.1 collisions)
+	// in and out are set once the SA is installed, and never change; their
+	// Cipher knows the ESP suite and in.Created is when the Child SA came
+	// up, so that it keeps no copies of them.
+	in, out   *sad.SA
+	rekeyedBy *childSA // the SA that replaced it
+	rekeyOf   *childSA // the SA this one replaced
+	// The lowest nonce of the rekey exchange that created it, to settle
+	// a collision with the peer's rekey (RFC 7296 2.8.1); nil for a Child
+	// SA that no rekey made.
 	nonceLow      []byte
+	rekeying      bool // our rekey of it is in flight
+	deleting      bool // our DELETE of it is queued or in flight
+	outActive     bool // out is installed in the SAD
 	initiatedByUs bool
 }
 
@@ -257,15 +262,17 @@ func (sa *ikeSA) completeChildLocked(r *childReq, ps []wire.Payload, ni, nr, sha
 		return err
 	}
 	c := &childSA{ike: sa, cfg: r.cfg, uniqueID: sa.mgr.nextUnique.Add(1), spiIn: r.spiIn, spiOut: spiOut,
-		suite: suite, esn: esn, dh: dh, localTS: tsi, remoteTS: tsr, created: time.Now(),
-		nonceLow: lowest(ni, nr), initiatedByUs: true}
+		esn: esn, dh: dh, localTS: tsi, remoteTS: tsr, initiatedByUs: true}
+	if r.rekey != nil {
+		c.nonceLow = lowest(ni, nr)
+	}
 	// Our traffic to the responder uses the initiator-to-responder keys.
 	// In a rekey collision (RFC 7296 2.8.1) ours may be the redundant SA:
 	// it starts sending only once handleCreateChildResponseLocked knows
 	// it survives, so that the policy's current outbound SA is never one
 	// that is deleted at once.
 	collision := r.rekey != nil && sa.peerRekeyOf(r.rekey, nil) != nil
-	if err := sa.installChildLocked(c, i2r, r2i, r.rekey, r.trap, collision); err != nil {
+	if err := sa.installChildLocked(c, suite, i2r, r2i, r.rekey, r.trap, collision); err != nil {
 		return err
 	}
 	r.finish(nil)
@@ -381,13 +388,15 @@ func (sa *ikeSA) respondChildLocked(ps []wire.Payload, ni, nr []byte, peerKE *wi
 		return []wire.Payload{notify(wire.NotifyNoProposalChosen)}
 	}
 	c := &childSA{ike: sa, cfg: cfg, uniqueID: sa.mgr.nextUnique.Add(1), spiIn: spiIn, spiOut: offeredSPIs[idx],
-		suite: suite, esn: esn, dh: dh, localTS: nTSr, remoteTS: nTSi, created: time.Now(),
-		nonceLow: lowest(ni, nr)}
+		esn: esn, dh: dh, localTS: nTSr, remoteTS: nTSi}
+	if rekey != nil {
+		c.nonceLow = lowest(ni, nr)
+	}
 	// We are the responder: we send with the responder-to-initiator keys.
 	// As the responder of a rekey we keep sending on the old SA until the
 	// initiator deletes it, so that nothing in flight is lost (RFC 7296
 	// 2.8: make-before-break).
-	if err := sa.installChildLocked(c, r2i, i2r, rekey, sa.mgr.trapFor(sa.conn, cfg), rekey != nil); err != nil {
+	if err := sa.installChildLocked(c, suite, r2i, i2r, rekey, sa.mgr.trapFor(sa.conn, cfg), rekey != nil); err != nil {
 		sa.log.Warn("cannot install Child SA", "err", err)
 		return []wire.Payload{notify(wire.NotifyNoAdditionalSAs)}
 	}
@@ -429,14 +438,14 @@ func fmtTS(list []wire.TrafficSelector) string {
 // the peer sends once it has the SA is dropped. A rekeyed child hands over
 // its policy; its own SAs stay until it is deleted (make-before-break).
 // With deferOut the outbound SA waits for activateOutLocked.
-func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *childSA, tr *trap, deferOut bool) error {
+func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, outKey, inKey []byte, old *childSA, tr *trap, deferOut bool) error {
 	m := sa.mgr
-	outCipher, err := crypto.NewESPCipher(c.suite, outKey)
+	outCipher, err := crypto.NewESPCipher(suite, outKey)
 	clear(outKey)
 	if err != nil {
 		return err
 	}
-	inCipher, err := crypto.NewESPCipher(c.suite, inKey)
+	inCipher, err := crypto.NewESPCipher(suite, inKey)
 	clear(inKey)
 	if err != nil {
 		outCipher.Wipe()
@@ -479,9 +488,9 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 	name := c.name()
 	c.in = &sad.SA{Name: name, Dir: sad.Inbound, SPI: c.spiIn, PolicyID: c.policy.ID, Cipher: inCipher,
 		ESN: c.esn, Local: local, Remote: remote, LocalAddr: sa.local.Addr(), Encap: encap,
-		Lifetime: life, Replay: esp.NewReplayWindow(window), Owner: c}
+		Lifetime: life, Created: time.Now(), Replay: esp.NewReplayWindow(window), Owner: c}
 	c.out = &sad.SA{Name: name, Dir: sad.Outbound, SPI: c.spiOut, PolicyID: c.policy.ID, Cipher: outCipher,
-		ESN: c.esn, Local: local, Remote: remote, LocalAddr: sa.local.Addr(), Encap: encap, Lifetime: life, Owner: c}
+		ESN: c.esn, Local: local, Remote: remote, LocalAddr: sa.local.Addr(), Encap: encap, Lifetime: life, Created: c.in.Created, Owner: c}
 	c.in.SetPeer(peer)
 	c.out.SetPeerOf(c.in)
 	if err := m.sad.Add(c.in); err != nil {
@@ -517,7 +526,7 @@ func (sa *ikeSA) installChildLocked(c *childSA, outKey, inKey []byte, old *child
 		return err
 	}
 	sa.log.Info("Child SA installed", "child", c.cfg.Name, "spi_in", fmt.Sprintf("%08x", c.spiIn),
-		"spi_out", fmt.Sprintf("%08x", c.spiOut), "esp", c.suite.Name, "local_ts", fmtTS(c.localTS),
+		"spi_out", fmt.Sprintf("%08x", c.spiOut), "esp", suite.Name, "local_ts", fmtTS(c.localTS),
 		"remote_ts", fmtTS(c.remoteTS), "rekey", old != nil)
 	if m.opts.Flush != nil && tr != nil && tr.policy != c.policy {
 		m.opts.Flush(tr.policy.ID)

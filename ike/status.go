@@ -53,13 +53,14 @@ func (m *Manager) Status() ([]IKESAStatus, Counters) {
 		for _, c := range sa.children {
 			cs := ChildStatus{
 				Name: c.cfg.Name, UniqueID: c.uniqueID, SPIIn: hex32(c.spiIn), SPIOut: hex32(c.spiOut),
-				ESP: c.suite.Name, ESN: c.esn, DH: c.dh, Created: c.created,
+				ESN: c.esn, DH: c.dh,
 				LocalTS: tsStrings(c.localTS), RemoteTS: tsStrings(c.remoteTS),
 			}
 			if c.in != nil {
+				cs.ESP, cs.Created = c.in.Cipher.Suite().Name, c.in.Created
 				cs.BytesIn, cs.PacketsIn = c.in.Bytes.Load(), c.in.Packets.Load()
 				if soft := c.in.Lifetime.SoftTime; soft > 0 {
-					cs.RekeyIn = (soft - now.Sub(c.created)).Round(time.Second).String()
+					cs.RekeyIn = (soft - now.Sub(c.in.Created)).Round(time.Second).String()
 				}
 			}
 			if c.out != nil {
