@@ -62,8 +62,7 @@ func (sa *ikeSA) scheduleDPDLocked() {
 	}
 	delay := sa.conn.DPDDelay
 	var last uint64
-	var check func()
-	check = func() {
+	sa.dpdTimer = time.AfterFunc(delay, func() {
 		sa.mu.Lock()
 		defer sa.mu.Unlock()
 		if sa.state != stateEstablished {
@@ -82,9 +81,8 @@ func (sa *ikeSA) scheduleDPDLocked() {
 		if time.Since(sa.lastHeard) >= delay && sa.pending == nil {
 			sa.sendDPDLocked()
 		}
-		sa.dpdTimer = time.AfterFunc(delay, check)
-	}
-	sa.dpdTimer = time.AfterFunc(delay, check)
+		sa.dpdTimer.Reset(delay) // the same timer again: no garbage per check
+	})
 }
 
 // scheduleKeepaliveLocked sends NAT-keepalives while we are behind a NAT
@@ -97,17 +95,15 @@ func (sa *ikeSA) scheduleKeepaliveLocked() {
 	if iv <= 0 {
 		iv = 20 * time.Second
 	}
-	var tick func()
-	tick = func() {
+	sa.keepaliveTimer = time.AfterFunc(iv, func() {
 		sa.mu.Lock()
 		defer sa.mu.Unlock()
 		if sa.state != stateEstablished && sa.state != stateDeleting {
 			return
 		}
 		_ = sa.mgr.tx.SendKeepalive(sa.local, sa.remote)
-		sa.keepaliveTimer = time.AfterFunc(iv, tick)
-	}
-	sa.keepaliveTimer = time.AfterFunc(iv, tick)
+		sa.keepaliveTimer.Reset(iv) // the same timer again: no garbage per keepalive
+	})
 }
 
 // childOf returns the Child SA an ESP SA belongs to (sad.SA.Owner), or nil
