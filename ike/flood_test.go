@@ -383,3 +383,41 @@ func FuzzCookieAtOnce(f *testing.F) {
 		}
 	})
 }
+
+// TestQueuedRequestsCountTowardsThreshold: on the NAT-T port, where fresh
+// IKE_SA_INIT requests queue for the workers, the requests still waiting
+// count towards cookie_threshold, so that the first of a flood's requests
+// already get a COOKIE; a request alone makes a half-open SA.
+func TestQueuedRequestsCountTowardsThreshold(t *testing.T) {
+	m, tr := floodManager(t)
+	m.cfg.IKE.CookieThreshold = 2
+	remote := netip.MustParseAddrPort("192.0.2.1:4500")
+	local := netip.MustParseAddrPort("192.0.2.2:4500")
+	pkt := floodRequest(t)
+	for i := range 3 {
+		binary.BigEndian.PutUint64(pkt[0:8], 0x200+uint64(i))
+		m.HandleDatagram(pkt, remote, local, true)
+	}
+	d := <-m.initInbox // two still queued
+	m.process(d)
+	m.done(d)
+	if m.stats.cookiesSent.Load() != 1 || m.halfOpenCount.Load() != 0 || tr.sent != 1 {
+		t.Fatalf("with two more queued: %d cookies, %d half-open, %d sent", m.stats.cookiesSent.Load(), m.halfOpenCount.Load(), tr.sent)
+	}
+	for len(m.initInbox) > 0 {
+		m.done(<-m.initInbox)
+	}
+	binary.BigEndian.PutUint64(pkt[0:8], 0x300)
+	m.HandleDatagram(pkt, remote, local, true)
+	d = <-m.initInbox
+	m.process(d)
+	m.done(d)
+	if m.stats.cookiesSent.Load() != 1 || m.halfOpenCount.Load() != 1 || tr.sent != 2 {
+		t.Fatalf("alone: %d cookies, %d half-open, %d sent", m.stats.cookiesSent.Load(), m.halfOpenCount.Load(), tr.sent)
+	}
+	for _, sa := range m.snapshot() {
+		sa.mu.Lock()
+		sa.destroyLocked("test done")
+		sa.mu.Unlock()
+	}
+}

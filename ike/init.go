@@ -496,8 +496,11 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 		m.stats.dropped.Add(1)
 		return
 	}
-	// cookie_threshold 0 means always (docs/config.md).
-	if th := m.cfg.IKE.CookieThreshold; int(m.halfOpenCount.Load()) >= th {
+	// cookie_threshold 0 means always (docs/config.md). Fresh requests
+	// still queued count as the half-open SAs they may become, as in
+	// answerCookieNow: a flood on the NAT-T port gets COOKIEs from its
+	// first queued requests on, not once the workers made 30 SAs.
+	if th := m.cfg.IKE.CookieThreshold; int(m.halfOpenCount.Load())+len(m.initInbox) >= th {
 		if gotCookie == nil || !m.cookies.verify(gotCookie, nonce, d.remote.Addr(), h.SPIi) {
 			m.stats.cookiesSent.Add(1)
 			m.sendCookie(d, h, m.cookies.make(nonce, d.remote.Addr(), h.SPIi))
