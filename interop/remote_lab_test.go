@@ -465,6 +465,40 @@ func (c *charon) charonVIP(t *testing.T, d time.Duration) netip.Addr {
 	}
 }
 
+// trafficThenDelete pings between the client at vip (charon c) and the
+// office both ways, sends size bytes of TCP each way and checks esptun
+// gateway gw's Child SA counters; then c deletes its IKE SA, which gw must
+// forget within goneTimeout.
+func (l *rwLab) trafficThenDelete(t *testing.T, gw *esptunProc, c *charon, vip netip.Addr, size int64) {
+	t.Helper()
+	client := at(l.client, vip)
+	pingOK(t, client, l.gw, 5)
+	pingOK(t, l.gw, client, 3)
+	if err := tcpTransfer(client, l.gw, size, 0, nil); err != nil {
+		fatalf(t, "TCP %s -> office %s: %v", vip, l.gw.inner, err)
+	}
+	if err := tcpTransfer(l.gw, client, size, 0, nil); err != nil {
+		fatalf(t, "TCP office %s -> %s: %v", l.gw.inner, vip, err)
+	}
+	if sas, err := gw.rwState(); err != nil || len(sas) != 1 || sas[0].BytesIn < uint64(size) || sas[0].BytesOut < uint64(size) {
+		errorf(t, "esptun gateway's Child SA counters after %d bytes each way: %+v (%v)", size, sas, err)
+	}
+	if _, err := c.swanctl("--terminate", "--ike", rwConn, "--timeout", "30"); err != nil {
+		fatalf(t, "%v", err)
+	}
+	deadline := time.Now().Add(goneTimeout)
+	for {
+		sas, err := gw.rwState()
+		if err == nil && len(sas) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			fatalf(t, "esptun gateway still lists the client after its DELETE: %+v (%v)", sas, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // routeDev returns the device e's kernel routes dst through.
 func routeDev(t *testing.T, e *endpoint, dst netip.Addr) string {
 	t.Helper()

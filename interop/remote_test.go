@@ -187,33 +187,7 @@ func strongswanClientCell(t *testing.T) {
 	if !strings.Contains(c.log(), rwDomain) {
 		t.Logf("strongSwan's log does not mention the split-DNS domain %s (charon 5.9 logs unknown attributes only at higher levels)", rwDomain)
 	}
-	client := at(l.client, vip)
-	pingOK(t, client, l.gw, 5)
-	pingOK(t, l.gw, client, 3)
-	const size = 4 << 20
-	if err := tcpTransfer(client, l.gw, size, 0, nil); err != nil {
-		fatalf(t, "TCP %s -> office %s: %v", vip, l.gw.inner, err)
-	}
-	if err := tcpTransfer(l.gw, client, size, 0, nil); err != nil {
-		fatalf(t, "TCP office %s -> %s: %v", l.gw.inner, vip, err)
-	}
-	if sas, err := gw.rwState(); err != nil || len(sas) != 1 || sas[0].BytesIn < size || sas[0].BytesOut < size {
-		errorf(t, "esptun gateway's Child SA counters after %d bytes each way: %+v (%v)", size, sas, err)
-	}
-	if _, err := c.swanctl("--terminate", "--ike", rwConn, "--timeout", "30"); err != nil {
-		fatalf(t, "%v", err)
-	}
-	deadline := time.Now().Add(goneTimeout)
-	for {
-		sas, err := gw.rwState()
-		if err == nil && len(sas) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			fatalf(t, "esptun gateway still lists the client after its DELETE: %+v (%v)", sas, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	l.trafficThenDelete(t, gw, c, vip, 4<<20)
 	t.Logf("strongSwan got %s from esptun's pool, DNS %s; traffic both ways", vip, rwDNS)
 }
 

@@ -38,27 +38,7 @@ func TestRemoteAccessMany(t *testing.T) {
 	for i := range clients {
 		clients[i] = l.addClient(t, rwClientOpts{User: fmt.Sprintf("u%d", i+1), NoStart: true})
 	}
-	for _, c := range clients {
-		c.start(t)
-	}
-	for _, c := range clients {
-		c.waitReady(t)
-	}
-	t.Logf("%d clients started in %v", n, time.Since(start).Round(time.Millisecond))
-
-	vips := make([]netip.Addr, n)
-	owner := map[netip.Addr]string{}
-	pool := netip.MustParsePrefix(l.cfg.Pool)
-	for i, c := range clients {
-		vips[i] = c.waitVIP(t, 60*time.Second)
-		if !pool.Contains(vips[i]) {
-			t.Errorf("%s: virtual IP %s is not in the pool %s", c.name, vips[i], pool)
-		}
-		if o, dup := owner[vips[i]]; dup {
-			t.Errorf("%s and %s both got %s", o, c.user, vips[i])
-		}
-		owner[vips[i]] = c.user
-	}
+	vips := l.startAll(t, clients, 60*time.Second)
 	t.Logf("%d clients up with distinct virtual IPs %v after the first start", n, time.Since(start).Round(time.Millisecond))
 
 	// The gateway's view: one established IKE SA per client, with the

@@ -211,17 +211,27 @@ func (l *rwLab) addClient(t *testing.T, o rwClientOpts) *rwClient {
 	if c.resolv, err = testlab.ResolvConf(ns, rwOrigResolv); err != nil {
 		t.Fatal(err)
 	}
-	// A directory per client: the daemon keeps its host configuration
-	// state next to its control socket, named after the TUN device and
-	// the connection, which are the same for every client.
-	cdir := filepath.Join(l.dir, name)
+	l.configure(t, c)
+	if !o.NoStart {
+		c.start(t)
+		c.waitReady(t)
+	}
+	return c
+}
+
+// configure gives client c a directory of its own with the CA, writes and
+// checks its configuration there, and adds it to the lab. A directory per
+// client: the daemon keeps its host configuration state next to its
+// control socket, named after the TUN device and the connection, which
+// are the same for every client.
+func (l *rwLab) configure(t *testing.T, c *rwClient) {
+	t.Helper()
+	cdir := filepath.Join(l.dir, c.name)
 	if err := os.Mkdir(cdir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"ca.pem"} {
-		if err := os.Link(filepath.Join(l.dir, f), filepath.Join(cdir, f)); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Link(filepath.Join(l.dir, "ca.pem"), filepath.Join(cdir, "ca.pem")); err != nil {
+		t.Fatal(err)
 	}
 	c.conf = filepath.Join(cdir, "esptun.toml")
 	c.sock = filepath.Join(cdir, "esptun.sock")
@@ -229,11 +239,6 @@ func (l *rwLab) addClient(t *testing.T, o rwClientOpts) *rwClient {
 	l.mu.Lock()
 	l.clients = append(l.clients, c)
 	l.mu.Unlock()
-	if !o.NoStart {
-		c.start(t)
-		c.waitReady(t)
-	}
-	return c
 }
 
 func (c *rwClient) config() string {
@@ -307,6 +312,36 @@ func (c *rwClient) established(t *testing.T) (rwIKESA, bool) {
 		}
 	}
 	return rwIKESA{}, false
+}
+
+// startAll starts the daemons of clients (made with NoStart) all at once
+// and waits for each to be up with its virtual IP (each within timeout),
+// which must be in the pool and differ from every other client's. It
+// returns the addresses in the order of clients.
+func (l *rwLab) startAll(t *testing.T, clients []*rwClient, timeout time.Duration) []netip.Addr {
+	t.Helper()
+	start := time.Now()
+	for _, c := range clients {
+		c.start(t)
+	}
+	for _, c := range clients {
+		c.waitReady(t)
+	}
+	t.Logf("%d clients started in %v", len(clients), time.Since(start).Round(time.Millisecond))
+	vips := make([]netip.Addr, len(clients))
+	owner := map[netip.Addr]string{}
+	pool := netip.MustParsePrefix(l.cfg.Pool)
+	for i, c := range clients {
+		vips[i] = c.waitVIP(t, timeout)
+		if !pool.Contains(vips[i]) {
+			t.Errorf("%s: virtual IP %s is not in the pool %s", c.name, vips[i], pool)
+		}
+		if o, dup := owner[vips[i]]; dup {
+			t.Errorf("%s and %s both got %s", o, c.user, vips[i])
+		}
+		owner[vips[i]] = c.user
+	}
+	return vips
 }
 
 // waitVIP waits until the client is up and its virtual IP is on its TUN

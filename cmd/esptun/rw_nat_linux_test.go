@@ -114,19 +114,7 @@ func (l *natLab) addNATClient(t *testing.T, i int, user string) *rwClient {
 	if c.resolv, err = testlab.ResolvConf(ns, rwOrigResolv); err != nil {
 		t.Fatal(err)
 	}
-	cdir := filepath.Join(l.dir, name)
-	if err := os.Mkdir(cdir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Link(filepath.Join(l.dir, "ca.pem"), filepath.Join(cdir, "ca.pem")); err != nil {
-		t.Fatal(err)
-	}
-	c.conf = filepath.Join(cdir, "esptun.toml")
-	c.sock = filepath.Join(cdir, "esptun.sock")
-	l.writeConf(t, c.conf, c.config())
-	l.mu.Lock()
-	l.clients = append(l.clients, c)
-	l.mu.Unlock()
+	l.configure(t, c)
 	return c
 }
 
@@ -148,25 +136,7 @@ func TestRemoteAccessBehindNAT(t *testing.T) {
 	for i := range clients {
 		clients[i] = l.addNATClient(t, i+1, fmt.Sprintf("u%d", i+1))
 	}
-	for _, c := range clients {
-		c.start(t)
-	}
-	for _, c := range clients {
-		c.waitReady(t)
-	}
-	vips := make([]netip.Addr, n)
-	owner := map[netip.Addr]string{}
-	pool := netip.MustParsePrefix(l.cfg.Pool)
-	for i, c := range clients {
-		vips[i] = c.waitVIP(t, 30*time.Second)
-		if !pool.Contains(vips[i]) {
-			t.Errorf("%s: virtual IP %s is not in the pool %s", c.name, vips[i], pool)
-		}
-		if o, dup := owner[vips[i]]; dup {
-			t.Errorf("%s and %s both got %s", o, c.user, vips[i])
-		}
-		owner[vips[i]] = c.user
-	}
+	vips := l.startAll(t, clients, 30*time.Second)
 	t.Logf("%d clients behind one NAT up with distinct virtual IPs in %v", n, time.Since(start).Round(time.Millisecond))
 
 	// The gateway's view: one IKE SA per client, all at R's outer
