@@ -165,7 +165,12 @@ func newScriptedInitiator(tb testing.TB) *scriptedInitiator {
 		tb.Fatal(err)
 	}
 	mp.Store(m)
-	tb.Cleanup(func() { m.Close(context.Background()) })
+	tb.Cleanup(func() {
+		// Nobody answers the DELETEs of what is left.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		m.Close(ctx)
+	})
 	conn := cfg.Connections[0]
 	suite, err := crypto.SuiteFromProposal(conn.Proposals[0])
 	if err != nil {

@@ -321,7 +321,7 @@ func checkInbound(t testing.TB, sas []*fuzzSA, b *batch, ws *workerState, data [
 	var ikeGot [][]byte
 	var moved int
 	tn := &Tunnel{log: fuzzLog, opts: Options{SPD: &spd.DB{}, SAD: db, Workers: 1,
-		IKE: func(pkt []byte, remote, local netip.AddrPort, natt bool) {
+		IKE: func(pkt []byte, remote, local netip.AddrPort, natt, alone bool) {
 			if !natt {
 				t.Error("IKE datagram from the ESP port not marked natt")
 			}

@@ -51,7 +51,7 @@ func (t *Tunnel) routineReceiveIKE(c batchConn) {
 		}
 		for i := 0; i < n; i++ {
 			if h := t.opts.IKE; h != nil {
-				h(bufs[i][:sizes[i]], srcs[i], locals[i], false)
+				h(bufs[i][:sizes[i]], srcs[i], locals[i], false, n == 1)
 			}
 		}
 	}

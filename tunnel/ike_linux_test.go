@@ -68,3 +68,64 @@ func TestSendIKENoGarbage(t *testing.T) {
 		})
 	}
 }
+
+// TestReceiveIKEAlone checks what the IKE port's reader tells the handler:
+// datagrams that were waiting together come with alone unset (a burst is
+// for the workers), and one that came by itself with alone set.
+func TestReceiveIKEAlone(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	c, err := listenUDP(netip.AddrPortFrom(lo, 0), ikeBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	type got struct {
+		b     byte
+		alone bool
+	}
+	ch := make(chan got, 8)
+	tn := &Tunnel{closing: make(chan struct{}), opts: Options{
+		IKE: func(pkt []byte, remote, local netip.AddrPort, natt, alone bool) {
+			ch <- got{pkt[0], alone}
+		},
+	}}
+	dst := net.UDPAddrFromAddrPort(c.LocalAddr())
+	// Three datagrams wait in the socket before the reader starts.
+	for i := byte(1); i <= 3; i++ {
+		if _, err := peer.WriteToUDP([]byte{i}, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	tn.readers.Add(1)
+	go tn.routineReceiveIKE(c)
+	defer func() {
+		close(tn.closing)
+		c.Close()
+		tn.readers.Wait()
+	}()
+	wait := func() got {
+		select {
+		case g := <-ch:
+			return g
+		case <-time.After(5 * time.Second):
+			t.Fatal("no datagram")
+		}
+		return got{}
+	}
+	for i := byte(1); i <= 3; i++ {
+		if g := wait(); g.b != i || g.alone {
+			t.Fatalf("datagram %d of a burst: got %d, alone %v", i, g.b, g.alone)
+		}
+	}
+	if _, err := peer.WriteToUDP([]byte{4}, dst); err != nil {
+		t.Fatal(err)
+	}
+	if g := wait(); g.b != 4 || !g.alone {
+		t.Fatalf("a datagram by itself: got %d, alone %v", g.b, g.alone)
+	}
+}

@@ -81,7 +81,7 @@ func (t *Tunnel) classifyInbound(b *batch, c batchConn) {
 			if len(p) >= 4 && binary.BigEndian.Uint32(p) == 0 {
 				t.nonESP.Add(1)
 				if h := t.opts.IKE; h != nil {
-					h(p[4:], b.srcs[i], c.LocalAddr(), true)
+					h(p[4:], b.srcs[i], c.LocalAddr(), true, b.n == 1)
 				}
 				b.verdict[i] = verdictSilent
 				continue

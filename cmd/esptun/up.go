@@ -132,8 +132,13 @@ func up(cfg *config.Config, log *slog.Logger) error {
 	}
 	if len(cfg.Connections) > 0 {
 		opts.IKEPort = cfg.IKE.Port
-		opts.IKE = func(pkt []byte, remote, local netip.AddrPort, natt bool) {
-			if m := mgr.Load(); m != nil {
+		opts.IKE = func(pkt []byte, remote, local netip.AddrPort, natt, alone bool) {
+			m := mgr.Load()
+			switch {
+			case m == nil:
+			case alone:
+				m.HandleDatagramNow(pkt, remote, local, natt)
+			default:
 				m.HandleDatagram(pkt, remote, local, natt)
 			}
 		}

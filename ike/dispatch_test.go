@@ -1,0 +1,63 @@
+package ike
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/esptun/esptun/ike/wire"
+)
+
+// TestHandleDatagramNow: with nothing queued, HandleDatagramNow processes a
+// message before it returns (the Manager's workers are not even started
+// here), through a whole IKE SA with its Child SA; with a message queued
+// for the same worker, it queues behind it, and the workers answer both
+// once they run.
+func TestHandleDatagramNow(t *testing.T) {
+	s := newScriptedInitiator(t)
+	m := s.m
+	ike := func(port uint16) (remote, local netip.AddrPort) {
+		return netip.AddrPortFrom(s.remote, port), netip.AddrPortFrom(s.local, port)
+	}
+	r500, l500 := ike(500)
+	r4500, l4500 := ike(4500)
+
+	m.HandleDatagramNow(s.initRequest(), r500, l500, false)
+	resp, n := s.tr.take()
+	if n != 1 {
+		t.Fatalf("IKE_SA_INIT: %d answers before HandleDatagramNow returned, want 1", n)
+	}
+	m.HandleDatagramNow(s.authRequest(resp), r4500, l4500, true)
+	resp, n = s.tr.take()
+	if n != 1 {
+		t.Fatalf("IKE_AUTH: %d answers before HandleDatagramNow returned, want 1", n)
+	}
+	if ps := s.open(resp); payloadOf[*wire.Auth](ps) == nil || payloadOf[*wire.SA](ps) == nil {
+		t.Fatalf("IKE_AUTH response without AUTH or SA: %s", wire.PayloadsString(ps))
+	}
+	if got := len(m.snapshot()); got != 1 {
+		t.Fatalf("%d IKE SAs, want 1", got)
+	}
+
+	// A fresh request waits in the queue (no worker runs): the next one
+	// must not overtake it.
+	m.HandleDatagram(s.initRequest(), r500, l500, false)
+	m.HandleDatagramNow(s.initRequest(), r500, l500, false)
+	if _, n := s.tr.take(); n != 0 {
+		t.Fatalf("%d answers with a request queued ahead, want 0", n)
+	}
+	if got := len(m.initInbox); got != 2 {
+		t.Fatalf("%d requests queued, want 2", got)
+	}
+	m.Start()
+	deadline := time.Now().Add(5 * time.Second)
+	answered := 0
+	for answered < 2 && time.Now().Before(deadline) {
+		_, n := s.tr.take()
+		answered += n
+		time.Sleep(5 * time.Millisecond)
+	}
+	if answered != 2 {
+		t.Fatalf("the workers answered %d queued requests, want 2", answered)
+	}
+}
