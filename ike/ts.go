@@ -1,7 +1,8 @@
 package ike
 
 import (
-	"math/big"
+	"encoding/binary"
+	"math/bits"
 	"net/netip"
 
 	"github.com/esptun/esptun/ike/wire"
@@ -56,17 +57,45 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return out
 }
 
-func addrInt(a netip.Addr) *big.Int { return new(big.Int).SetBytes(a.AsSlice()) }
+// u128 is an address as a number, IPv4 in the low 32 bits; the range
+// arithmetic below works on it without allocating.
+type u128 struct{ hi, lo uint64 }
 
-func intAddr(i *big.Int, v6 bool) netip.Addr {
-	n := 4
-	if v6 {
-		n = 16
+func addrU128(a netip.Addr) u128 {
+	if a.Is4() {
+		b := a.As4()
+		return u128{lo: uint64(binary.BigEndian.Uint32(b[:]))}
 	}
-	b := i.FillBytes(make([]byte, n))
-	a, _ := netip.AddrFromSlice(b)
-	return a
+	b := a.As16()
+	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
+
+func (x u128) addr(v6 bool) netip.Addr {
+	if !v6 {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(x.lo))
+		return netip.AddrFrom4(b)
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], x.hi)
+	binary.BigEndian.PutUint64(b[8:], x.lo)
+	return netip.AddrFrom16(b)
+}
+
+// lowBits is the number whose n low bits are set (n <= 128).
+func lowBits(n int) u128 {
+	switch {
+	case n <= 0:
+		return u128{}
+	case n < 64:
+		return u128{lo: 1<<n - 1}
+	case n < 128:
+		return u128{hi: 1<<(n-64) - 1, lo: ^uint64(0)}
+	}
+	return u128{^uint64(0), ^uint64(0)}
+}
+
+func (x u128) less(y u128) bool { return x.hi < y.hi || x.hi == y.hi && x.lo < y.lo }
 
 // rangeToPrefixes returns the prefixes that exactly cover start..end.
 func rangeToPrefixes(start, end netip.Addr) []netip.Prefix {
@@ -75,31 +104,35 @@ func rangeToPrefixes(start, end netip.Addr) []netip.Prefix {
 	}
 	v6 := start.Is6()
 	width := start.BitLen()
-	s, e := addrInt(start), addrInt(end)
-	one := big.NewInt(1)
+	s, e := addrU128(start), addrU128(end)
 	var out []netip.Prefix
-	for s.Cmp(e) <= 0 {
-		// The largest block aligned at s that does not pass e.
+	for {
+		// The largest block aligned at s that does not pass e: its last
+		// address is s with the block's low bits set.
 		size := 0
 		for size < width {
-			blk := new(big.Int).Lsh(one, uint(size+1))
-			mask := new(big.Int).Sub(blk, one)
-			if new(big.Int).And(s, mask).Sign() != 0 {
+			m := lowBits(size + 1)
+			if s.hi&m.hi != 0 || s.lo&m.lo != 0 {
 				break
 			}
-			last := new(big.Int).Add(s, mask)
-			if last.Cmp(e) > 0 {
+			if e.less(u128{s.hi | m.hi, s.lo | m.lo}) {
 				break
 			}
 			size++
 		}
-		out = append(out, netip.PrefixFrom(intAddr(s, v6), width-size))
-		s.Add(s, new(big.Int).Lsh(one, uint(size)))
-		if len(out) > 256 {
-			break // a pathological range; the caller narrows to what fits
+		out = append(out, netip.PrefixFrom(s.addr(v6), width-size))
+		m := lowBits(size)
+		last := u128{s.hi | m.hi, s.lo | m.lo}
+		if last == e || len(out) > 256 {
+			// Done (without stepping past the top of the address
+			// space), or a pathological range: the caller narrows to
+			// what fits.
+			return out
 		}
+		var carry uint64
+		s.lo, carry = bits.Add64(last.lo, 1, 0)
+		s.hi += carry
 	}
-	return out
 }
 
 // intersectTS returns the intersection of a and b and whether it is not

@@ -1,7 +1,9 @@
 package ike
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -50,6 +52,10 @@ func TestRangeToPrefixes(t *testing.T) {
 		{"10.0.0.2", "10.0.0.1", ""}, // backwards
 		{"10.0.0.1", "fd00::1", ""},  // families differ
 		{"255.255.255.255", "255.255.255.255", "255.255.255.255/32"},
+		{"fd00::", "fd00::ffff:ffff:ffff:ffff", "fd00::/64"},
+		{"fd00::ffff:ffff:ffff:ffff", "fd00:0:0:1::", "fd00::ffff:ffff:ffff:ffff/128 fd00:0:0:1::/128"},
+		{"fd00::8000:0:0:0", "fd00:0:0:1:7fff:ffff:ffff:ffff", "fd00::8000:0:0:0/65 fd00:0:0:1::/65"},
+		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.start+"-"+tc.end, func(t *testing.T) {
@@ -178,3 +184,52 @@ func TestSelectorRoundTrip(t *testing.T) {
 }
 
 func selectorForTest(p netip.Prefix) spd.Selector { return spd.Selector{Prefix: p, PortHigh: 65535} }
+
+// TestRangeToPrefixesCover checks random ranges, IPv4 and IPv6 (across the
+// middle of the 128 bits too): the prefixes are aligned, in order, adjacent,
+// and cover exactly start..end.
+func TestRangeToPrefixesCover(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	next := func(a netip.Addr) netip.Addr { return a.Next() }
+	for i := 0; i < 2000; i++ {
+		var start, end netip.Addr
+		if i%2 == 0 {
+			var a, b [4]byte
+			binary.BigEndian.PutUint32(a[:], rng.Uint32())
+			binary.BigEndian.PutUint32(b[:], rng.Uint32()>>uint(rng.IntN(32)))
+			start, end = netip.AddrFrom4(a), netip.AddrFrom4(b)
+		} else {
+			var a, b [16]byte
+			hi := rng.Uint64()
+			binary.BigEndian.PutUint64(a[:8], hi)
+			binary.BigEndian.PutUint64(b[:8], hi+uint64(rng.IntN(3)))
+			binary.BigEndian.PutUint64(a[8:], rng.Uint64())
+			binary.BigEndian.PutUint64(b[8:], rng.Uint64()>>uint(rng.IntN(64)))
+			start, end = netip.AddrFrom16(a), netip.AddrFrom16(b)
+		}
+		if end.Less(start) {
+			start, end = end, start
+		}
+		ps := rangeToPrefixes(start, end)
+		if len(ps) == 0 || len(ps) > 257 {
+			t.Fatalf("%v-%v: %d prefixes", start, end, len(ps))
+		}
+		want := start
+		for j, p := range ps {
+			if p.Addr() != want || p.Masked() != p {
+				t.Fatalf("%v-%v: prefix %d is %v, want an aligned one at %v", start, end, j, p, want)
+			}
+			want = next(lastAddr(p))
+		}
+		if len(ps) <= 256 && lastAddr(ps[len(ps)-1]) != end {
+			t.Fatalf("%v-%v: prefixes end at %v", start, end, lastAddr(ps[len(ps)-1]))
+		}
+	}
+}
+
+func TestRangeToPrefixesNoAllocs(t *testing.T) {
+	start, end := netip.MustParseAddr("10.79.0.0"), netip.MustParseAddr("10.79.255.255")
+	if n := testing.AllocsPerRun(100, func() { rangeToPrefixes(start, end) }); n > 1 {
+		t.Errorf("%.1f allocations for one prefix, want at most 1 (the result)", n)
+	}
+}
