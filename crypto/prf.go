@@ -84,7 +84,27 @@ func PRFPlus(prf PRF, key, seed []byte, n int) ([]byte, error) {
 	if n < 0 || n > 255*prf.Size() {
 		return nil, ErrPRFPlusLength
 	}
-	out := make([]byte, 0, n+prf.Size())
+	size := prf.Size()
+	out := make([]byte, 0, n+size)
+	if h, ok := prf.(hmacPRF); ok {
+		// One keyed HMAC for every block (the key is the same), each
+		// block summed straight into out: no HMAC and no block is
+		// allocated per block.
+		m := hmac.New(h.hash, key)
+		var ctr [1]byte
+		for i := 1; len(out) < n; i++ {
+			if i > 1 {
+				m.Reset()
+				m.Write(out[len(out)-size:])
+			}
+			m.Write(seed)
+			ctr[0] = byte(i)
+			m.Write(ctr[:])
+			out = m.Sum(out)
+		}
+		clear(out[n:cap(out)])
+		return out[:n:n], nil
+	}
 	var prev []byte
 	for i := 1; len(out) < n; i++ {
 		t := prf.Compute(key, prev, seed, []byte{byte(i)})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -160,7 +162,9 @@ func newScriptedInitiator(tb testing.TB) *scriptedInitiator {
 			m.HandleSAEvent(ev)
 		}
 	})
-	m, err := New(Options{Config: cfg, Transport: tr, SPD: &spd.DB{}, SAD: sadb, Logger: quietLog("responder")})
+	// log_level = "warn", as the responder of bench/run.sh runs.
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m, err := New(Options{Config: cfg, Transport: tr, SPD: &spd.DB{}, SAD: sadb, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,9 +1,11 @@
 package ike
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -517,8 +519,11 @@ func (sa *ikeSA) establishLocked() {
 	sa.state = stateEstablished
 	sa.established = time.Now()
 	sa.mgr.indexPeer(sa)
-	sa.log.Info("IKE SA established", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
-		"proposal", sa.suite.String(), "natt", sa.natt)
+	if sa.mgr.log.Enabled(context.Background(), slog.LevelInfo) {
+		// The arguments cost a few allocations: none at log_level warn.
+		sa.log.Info("IKE SA established", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
+			"proposal", sa.suite.String(), "natt", sa.natt)
+	}
 	sa.scheduleRekeyLocked()
 	sa.scheduleDPDLocked()
 	sa.scheduleKeepaliveLocked()
