@@ -88,6 +88,14 @@ func (t *Tunnel) classifyOutbound(b *batch) {
 		nsa    int
 		sas    [8]*sad.SA
 		counts [8]int
+		// The previous packet's flow and what it found: the segments of
+		// a TSO super-packet, most of a batch, share one flow, so they
+		// share one SPD and one SAD lookup.
+		lastPkt   spd.Packet
+		lastPol   *spd.Policy
+		lastSAPol *spd.Policy
+		lastSA    *sad.SA
+		haveLast  bool
 	)
 	for i := 0; i < b.n; i++ {
 		b.sas[i] = nil
@@ -97,7 +105,13 @@ func (t *Tunnel) classifyOutbound(b *batch) {
 			sadb.GlobalDrop(sad.DropMalformed, 1)
 			continue
 		}
-		pol := policies.LookupOutbound(&pkt)
+		var pol *spd.Policy
+		if haveLast && pkt == lastPkt {
+			pol = lastPol
+		} else {
+			pol = policies.LookupOutbound(&pkt)
+			lastPkt, lastPol, haveLast = pkt, pol, true
+		}
 		if pol == nil || pol.Action != spd.Protect {
 			// RFC 4301 5.1: no policy, DISCARD and BYPASS all end here: a
 			// packet routed into the tunnel that is not to be protected has
@@ -106,7 +120,13 @@ func (t *Tunnel) classifyOutbound(b *batch) {
 			sadb.GlobalDrop(sad.DropPolicy, 1)
 			continue
 		}
-		sa := sadb.Outbound(pol.ID)
+		var sa *sad.SA
+		if pol == lastSAPol {
+			sa = lastSA
+		} else {
+			sa = sadb.Outbound(pol.ID)
+			lastSAPol, lastSA = pol, sa
+		}
 		if sa == nil {
 			// No SA yet: with trap policies IKE negotiates one and the
 			// packet waits for it (RFC 4301 5.1.1 acquire).
@@ -128,6 +148,7 @@ func (t *Tunnel) classifyOutbound(b *batch) {
 				continue
 			}
 			sa = cur
+			lastSA = cur
 		}
 		b.verdict[i] = verdictOK
 		b.sas[i] = sa

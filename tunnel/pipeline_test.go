@@ -189,6 +189,43 @@ func TestPipelineDrops(t *testing.T) {
 	}
 }
 
+// TestClassifyOutboundFlows mixes flows in one batch: runs of one flow share
+// a lookup, and a change of flow, in either direction, gets its own.
+func TestClassifyOutboundFlows(t *testing.T) {
+	p := newPipeline(t, "aes128gcm16")
+	ob := p.outBatch
+	ob.reset()
+	// in: inside the policy; out: outside it.
+	flows := []string{"in", "in", "out", "in", "out", "out", "in", "in", "in"}
+	for i, f := range flows {
+		dst := "10.2.0.1"
+		if f == "out" {
+			dst = "10.9.0.1"
+		}
+		ipv4UDP(ob.bufs[i][tunReadOffset:], "10.1.0.1", dst, 100, uint16(i))
+		ob.sizes[i] = 100
+	}
+	ob.n = len(flows)
+	p.a.classifyOutbound(ob)
+	seq := uint64(0)
+	for i, f := range flows {
+		switch f {
+		case "in":
+			seq++
+			if ob.verdict[i] != verdictOK || ob.sas[i] != p.out || ob.seqs[i] != seq {
+				t.Errorf("packet %d (%s): verdict %v, SA %p, seq %d; want OK, %p, %d", i, f, ob.verdict[i], ob.sas[i], ob.seqs[i], p.out, seq)
+			}
+		case "out":
+			if ob.verdict[i] != sad.DropPolicy || ob.sas[i] != nil {
+				t.Errorf("packet %d (%s): verdict %v, SA %p; want a policy drop", i, f, ob.verdict[i], ob.sas[i])
+			}
+		}
+	}
+	if got := p.a.opts.SAD.GlobalDrops()[sad.DropPolicy]; got != 3 {
+		t.Errorf("policy drops %d, want 3", got)
+	}
+}
+
 // TestPipelineNoAllocs proves the steady state of both directions, all
 // stages together, allocates nothing per batch and so nothing per packet.
 func TestPipelineNoAllocs(t *testing.T) {
