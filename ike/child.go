@@ -64,12 +64,11 @@ type childSA struct {
 	// ownsPolicy: the policy is this Child SA's to remove (not a trap's,
 	// nor handed over to the SA that rekeyed it).
 	ownsPolicy bool
-	localTS    []wire.TrafficSelector
-	remoteTS   []wire.TrafficSelector
 	policy     *spd.Policy
 	// in and out are set once the SA is installed, and never change; their
-	// Cipher knows the ESP suite and in.Created is when the Child SA came
-	// up, so that it keeps no copies of them.
+	// Cipher knows the ESP suite, in.Created is when the Child SA came up
+	// and in.Local and in.Remote are the negotiated traffic selectors, so
+	// that it keeps no copies of them.
 	in, out   *sad.SA
 	rekeyedBy *childSA // the SA that replaced it
 	rekeyOf   *childSA // the SA this one replaced
@@ -84,6 +83,12 @@ type childSA struct {
 }
 
 func (c *childSA) name() string { return c.ike.name() + "/" + c.cfg.Name }
+
+// localTS and remoteTS are the negotiated traffic selectors, made from
+// those the SAs keep: one per prefix, the same set of packets as the
+// ranges negotiated.
+func (c *childSA) localTS() []wire.TrafficSelector  { return selectorsToTS(c.in.Local) }
+func (c *childSA) remoteTS() []wire.TrafficSelector { return selectorsToTS(c.in.Remote) }
 
 func (c *childSA) setPeer(p netip.AddrPort) {
 	if c.out != nil && c.out.Encap {
@@ -181,7 +186,7 @@ func (sa *ikeSA) childRequestPayloadsLocked(r *childReq, createChild bool) ([]wi
 	r.tsr = sa.trafficSelectors(r.cfg, false)
 	if r.rekey != nil {
 		// Rekeying keeps the negotiated selectors (RFC 7296 2.8).
-		r.tsi, r.tsr = r.rekey.localTS, r.rekey.remoteTS
+		r.tsi, r.tsr = r.rekey.localTS(), r.rekey.remoteTS()
 	}
 	var ps []wire.Payload
 	if r.rekey != nil {
@@ -262,7 +267,7 @@ func (sa *ikeSA) completeChildLocked(r *childReq, ps []wire.Payload, ni, nr, sha
 		return err
 	}
 	c := &childSA{ike: sa, cfg: r.cfg, uniqueID: sa.mgr.nextUnique.Add(1), spiIn: r.spiIn, spiOut: spiOut,
-		esn: esn, dh: dh, localTS: tsi, remoteTS: tsr, initiatedByUs: true}
+		esn: esn, dh: dh, initiatedByUs: true}
 	if r.rekey != nil {
 		c.nonceLow = lowest(ni, nr)
 	}
@@ -272,7 +277,7 @@ func (sa *ikeSA) completeChildLocked(r *childReq, ps []wire.Payload, ni, nr, sha
 	// it survives, so that the policy's current outbound SA is never one
 	// that is deleted at once.
 	collision := r.rekey != nil && sa.peerRekeyOf(r.rekey, nil) != nil
-	if err := sa.installChildLocked(c, suite, i2r, r2i, r.rekey, r.trap, collision); err != nil {
+	if err := sa.installChildLocked(c, suite, tsi, tsr, i2r, r2i, r.rekey, r.trap, collision); err != nil {
 		return err
 	}
 	r.finish(nil)
@@ -314,7 +319,7 @@ func (sa *ikeSA) respondChildLocked(ps []wire.Payload, ni, nr []byte, peerKE *wi
 	)
 	if rekey != nil {
 		cfg = rekey.cfg
-		nTSi, nTSr = narrow(tsi, rekey.remoteTS), narrow(tsr, rekey.localTS)
+		nTSi, nTSr = narrow(tsi, rekey.remoteTS()), narrow(tsr, rekey.localTS())
 	} else {
 		for _, ch := range sa.conn.Children {
 			a := narrow(tsi, sa.trafficSelectors(ch, false))
@@ -388,7 +393,7 @@ func (sa *ikeSA) respondChildLocked(ps []wire.Payload, ni, nr []byte, peerKE *wi
 		return []wire.Payload{notify(wire.NotifyNoProposalChosen)}
 	}
 	c := &childSA{ike: sa, cfg: cfg, uniqueID: sa.mgr.nextUnique.Add(1), spiIn: spiIn, spiOut: offeredSPIs[idx],
-		esn: esn, dh: dh, localTS: nTSr, remoteTS: nTSi}
+		esn: esn, dh: dh}
 	if rekey != nil {
 		c.nonceLow = lowest(ni, nr)
 	}
@@ -396,7 +401,7 @@ func (sa *ikeSA) respondChildLocked(ps []wire.Payload, ni, nr []byte, peerKE *wi
 	// As the responder of a rekey we keep sending on the old SA until the
 	// initiator deletes it, so that nothing in flight is lost (RFC 7296
 	// 2.8: make-before-break).
-	if err := sa.installChildLocked(c, suite, r2i, i2r, rekey, sa.mgr.trapFor(sa.conn, cfg), rekey != nil); err != nil {
+	if err := sa.installChildLocked(c, suite, nTSr, nTSi, r2i, i2r, rekey, sa.mgr.trapFor(sa.conn, cfg), rekey != nil); err != nil {
 		sa.log.Warn("cannot install Child SA", "err", err)
 		return []wire.Payload{notify(wire.NotifyNoAdditionalSAs)}
 	}
@@ -438,7 +443,7 @@ func fmtTS(list []wire.TrafficSelector) string {
 // the peer sends once it has the SA is dropped. A rekeyed child hands over
 // its policy; its own SAs stay until it is deleted (make-before-break).
 // With deferOut the outbound SA waits for activateOutLocked.
-func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, outKey, inKey []byte, old *childSA, tr *trap, deferOut bool) error {
+func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, localTS, remoteTS []wire.TrafficSelector, outKey, inKey []byte, old *childSA, tr *trap, deferOut bool) error {
 	m := sa.mgr
 	outCipher, err := crypto.NewESPCipher(suite, outKey)
 	clear(outKey)
@@ -451,8 +456,8 @@ func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, outKey, i
 		outCipher.Wipe()
 		return err
 	}
-	local := tsListToSelectors(c.localTS)
-	remote := tsListToSelectors(c.remoteTS)
+	local := tsListToSelectors(localTS)
+	remote := tsListToSelectors(remoteTS)
 	switch {
 	case old != nil && old.policy != nil:
 		c.policy, c.ownsPolicy = old.policy, old.ownsPolicy
@@ -526,8 +531,8 @@ func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, outKey, i
 		return err
 	}
 	sa.log.Info("Child SA installed", "child", c.cfg.Name, "spi_in", fmt.Sprintf("%08x", c.spiIn),
-		"spi_out", fmt.Sprintf("%08x", c.spiOut), "esp", suite.Name, "local_ts", fmtTS(c.localTS),
-		"remote_ts", fmtTS(c.remoteTS), "rekey", old != nil)
+		"spi_out", fmt.Sprintf("%08x", c.spiOut), "esp", suite.Name, "local_ts", fmtTS(localTS),
+		"remote_ts", fmtTS(remoteTS), "rekey", old != nil)
 	if m.opts.Flush != nil && tr != nil && tr.policy != c.policy {
 		m.opts.Flush(tr.policy.ID)
 	}

@@ -217,10 +217,8 @@ func anySelectors(vips []netip.Addr) []spd.Selector {
 func (sa *ikeSA) vipEventLocked(up bool) VirtualIPEvent {
 	ev := VirtualIPEvent{Name: sa.name(), Up: up, VIPs: sa.vips, DNS: sa.dns, Domains: sa.domains, Gateway: sa.remote.Addr()}
 	for _, c := range sa.children {
-		for _, t := range c.remoteTS {
-			for _, s := range tsToSelectors(t) {
-				ev.Routes = append(ev.Routes, s.Prefix)
-			}
+		for _, s := range c.in.Remote {
+			ev.Routes = append(ev.Routes, s.Prefix)
 		}
 	}
 	if len(ev.Routes) == 0 && sa.conn != nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/esptun/esptun/control"
-	"github.com/esptun/esptun/ike/wire"
+	"github.com/esptun/esptun/spd"
 )
 
 // IKESAStatus, ChildStatus and Counters are the control socket's types.
@@ -54,7 +54,7 @@ func (m *Manager) Status() ([]IKESAStatus, Counters) {
 			cs := ChildStatus{
 				Name: c.cfg.Name, UniqueID: c.uniqueID, SPIIn: hex32(c.spiIn), SPIOut: hex32(c.spiOut),
 				ESN: c.esn, DH: c.dh,
-				LocalTS: tsStrings(c.localTS), RemoteTS: tsStrings(c.remoteTS),
+				LocalTS: selectorStrings(c.in.Local), RemoteTS: selectorStrings(c.in.Remote),
 			}
 			if c.in != nil {
 				cs.ESP, cs.Created = c.in.Cipher.Suite().Name, c.in.Created
@@ -85,12 +85,10 @@ func (m *Manager) Status() ([]IKESAStatus, Counters) {
 	return out, c
 }
 
-func tsStrings(list []wire.TrafficSelector) []string {
+func selectorStrings(list []spd.Selector) []string {
 	var out []string
-	for _, t := range list {
-		for _, s := range tsToSelectors(t) {
-			out = append(out, s.String())
-		}
+	for _, s := range list {
+		out = append(out, s.String())
 	}
 	return out
 }
