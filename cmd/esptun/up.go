@@ -180,6 +180,9 @@ func up(cfg *config.Config, log *slog.Logger) error {
 	if m != nil {
 		m.Start()
 	}
+	stopMem := make(chan struct{})
+	defer close(stopMem)
+	startMemoryPolicy(log, stopMem)
 	log.Info("esptun up", "version", version, "config", cfg.File, "tun", t.Name(), "control_socket", cfg.Daemon.ControlSocket,
 		"manual_sas", len(manual.SAs), "connections", len(cfg.Connections))
 
