@@ -109,7 +109,11 @@ func (sa *ikeSA) nextChildReqLocked() *childReq {
 		return nil
 	}
 	r := sa.childReqs[0]
+	sa.childReqs[0] = nil // the array outlives the request otherwise
 	sa.childReqs = sa.childReqs[1:]
+	if len(sa.childReqs) == 0 {
+		sa.childReqs = nil
+	}
 	return r
 }
 
@@ -458,6 +462,7 @@ func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, localTS, 
 	}
 	local := tsListToSelectors(localTS)
 	remote := tsListToSelectors(remoteTS)
+	name := c.name() // one copy for the policy and both SAs
 	switch {
 	case old != nil && old.policy != nil:
 		c.policy, c.ownsPolicy = old.policy, old.ownsPolicy
@@ -470,7 +475,7 @@ func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, localTS, 
 	case tr != nil && sameSelectors(tr.policy.Local, local) && sameSelectors(tr.policy.Remote, remote):
 		c.policy = tr.policy
 	default:
-		p := &spd.Policy{ID: m.allocPolicyID(), Name: c.name(), Action: spd.Protect, Local: local, Remote: remote}
+		p := &spd.Policy{ID: m.allocPolicyID(), Name: name, Action: spd.Protect, Local: local, Remote: remote}
 		p.Priority = spd.AutoPriority(p)
 		if p.Priority > 0 {
 			p.Priority-- // ahead of an equal trap policy
@@ -490,7 +495,6 @@ func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, localTS, 
 		}
 	}
 	window := c.cfg.ReplayWindow
-	name := c.name()
 	c.in = &sad.SA{Name: name, Dir: sad.Inbound, SPI: c.spiIn, PolicyID: c.policy.ID, Cipher: inCipher,
 		ESN: c.esn, Local: local, Remote: remote, LocalAddr: sa.local.Addr(), Encap: encap,
 		Lifetime: life, Created: time.Now(), Replay: esp.NewReplayWindow(window), Owner: c}

@@ -241,7 +241,11 @@ func (sa *ikeSA) enqueueLocked(name string, start func()) {
 func (sa *ikeSA) kickLocked() {
 	for sa.pending == nil && len(sa.queue) > 0 && sa.state < stateDead {
 		t := sa.queue[0]
+		sa.queue[0] = nil // the array outlives the task otherwise
 		sa.queue = sa.queue[1:]
+		if len(sa.queue) == 0 {
+			sa.queue = nil
+		}
 		t.start()
 	}
 }
