@@ -54,16 +54,25 @@ func (p hmacPRF) Compute(key []byte, data ...[]byte) []byte {
 func NewPRF(id uint16) (PRF, error) {
 	switch id {
 	case PRFHMACSHA1:
-		return hmacPRF{id, sha1.Size, sha1.New}, nil
+		return prfHMACSHA1, nil
 	case PRFHMACSHA256:
-		return hmacPRF{id, sha256.Size, sha256.New}, nil
+		return prfHMACSHA256, nil
 	case PRFHMACSHA384:
-		return hmacPRF{id, sha512.Size384, sha512.New384}, nil
+		return prfHMACSHA384, nil
 	case PRFHMACSHA512:
-		return hmacPRF{id, sha512.Size, sha512.New}, nil
+		return prfHMACSHA512, nil
 	}
 	return nil, fmt.Errorf("crypto: unsupported PRF transform %d", id)
 }
+
+// The PRFs are stateless: NewPRF hands out these, so that it allocates
+// nothing (a key derivation asks for one several times per IKE SA).
+var (
+	prfHMACSHA1   = &hmacPRF{PRFHMACSHA1, sha1.Size, sha1.New}
+	prfHMACSHA256 = &hmacPRF{PRFHMACSHA256, sha256.Size, sha256.New}
+	prfHMACSHA384 = &hmacPRF{PRFHMACSHA384, sha512.Size384, sha512.New384}
+	prfHMACSHA512 = &hmacPRF{PRFHMACSHA512, sha512.Size, sha512.New}
+)
 
 // prfSize is the output size of a supported PRF, or 0.
 func prfSize(id uint16) int {
@@ -86,7 +95,7 @@ func PRFPlus(prf PRF, key, seed []byte, n int) ([]byte, error) {
 	}
 	size := prf.Size()
 	out := make([]byte, 0, n+size)
-	if h, ok := prf.(hmacPRF); ok {
+	if h, ok := prf.(*hmacPRF); ok {
 		// One keyed HMAC for every block (the key is the same), each
 		// block summed straight into out: no HMAC and no block is
 		// allocated per block.

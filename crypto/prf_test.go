@@ -290,3 +290,24 @@ func BenchmarkDeriveIKEKeys(b *testing.B) {
 		k.Wipe()
 	}
 }
+
+// TestPRFPlusAllocs: prf+ with an HMAC PRF makes its output and one keyed
+// HMAC, not one per block, and NewPRF allocates nothing.
+func TestPRFPlusAllocs(t *testing.T) {
+	key, seed := make([]byte, 32), make([]byte, 80)
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := NewPRF(PRFHMACSHA256); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("NewPRF: %.1f allocations, want 0", n)
+	}
+	prf, _ := NewPRF(PRFHMACSHA256)
+	// The first Reset of an HMAC saves its keyed state (two allocations),
+	// so two blocks are the base.
+	two := testing.AllocsPerRun(100, func() { PRFPlus(prf, key, seed, 2*32) })
+	seven := testing.AllocsPerRun(100, func() { PRFPlus(prf, key, seed, 7*32) })
+	if seven != two {
+		t.Errorf("prf+ of 7 blocks: %.1f allocations, of 2 blocks: %.1f; want the same", seven, two)
+	}
+}
