@@ -55,3 +55,35 @@ func BenchmarkTunnelMemory(b *testing.B) {
 		pprof.Lookup("heap").WriteTo(out, 0)
 	}
 }
+
+// TestEstablishedKeepsNoRequests: once IKE_AUTH and a CREATE_CHILD_SA are
+// done, neither end keeps a finished Child SA request or exchange task
+// reachable (through the spare capacity of its queues, for one), nor the
+// Child SA request of IKE_AUTH.
+func TestEstablishedKeepsNoRequests(t *testing.T) {
+	_, moon, sun := newPair(t, pairOpts{})
+	establish(t, moon, sun)
+	conn := moon.m.connByName("c")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := moon.m.initiateChild(ctx, conn, conn.Children[0], nil); err != nil {
+		t.Fatalf("second Child SA: %v", err)
+	}
+	for _, p := range []*peer{moon, sun} {
+		for _, sa := range p.m.snapshot() {
+			sa.mu.Lock()
+			if sa.state == stateEstablished {
+				// An empty queue that is not nil may still point into an
+				// array whose earlier elements it no longer shows.
+				if sa.childReqs != nil || sa.queue != nil || sa.authReq != nil || sa.pending != nil {
+					t.Errorf("%s: established IKE SA keeps childReqs %v, queue %v, authReq %v, pending %v",
+						p.name, sa.childReqs != nil, sa.queue != nil, sa.authReq != nil, sa.pending != nil)
+				}
+				if len(sa.children) != 2 {
+					t.Errorf("%s: %d Child SAs, want 2", p.name, len(sa.children))
+				}
+			}
+			sa.mu.Unlock()
+		}
+	}
+}
