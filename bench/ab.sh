@@ -3,8 +3,9 @@
 # both ends of an IKE-keyed tunnel (PSK, AES-128-GCM unless ESP is set, ESP
 # in UDP) between two network namespaces joined by a veth, and iperf3 sends
 # through it; rounds interleave the builds. Prints, per run, the received
-# rate and the CPU time both daemons spent per GB (user and system), which
-# on a shared machine is steadier than the rate. See docs/performance.md.
+# rate, the CPU time both daemons spent per GB (user and system), which
+# on a shared machine is steadier than the rate, and their thread switches
+# per GB. See docs/performance.md.
 #
 #   sudo bash bench/ab.sh [-r ROUNDS] [-t SECONDS] [-P STREAMS] LABEL=ESPTUN_BINARY ...
 #
@@ -15,7 +16,8 @@
 #   sudo bash bench/ab.sh -r 4 old=/tmp/old new=/tmp/new
 #
 # Environment: ESP (ESP proposal, default aes128gcm16), WORKERS ([daemon]
-# workers). Namespaces are named esptunab-PID-a/b and removed on exit.
+# workers), SCHED ([daemon] scheduling: batch or normal). Namespaces are
+# named esptunab-PID-a/b and removed on exit.
 set -euo pipefail
 
 rounds=3 secs=5 streams=1
@@ -49,6 +51,7 @@ conf() { # local remote inner localNet remoteNet start_action lid rid sock
 control_socket = "$9"
 log_level = "warn"
 ${WORKERS:+workers = $WORKERS}
+${SCHED:+scheduling = \"$SCHED\"}
 
 [tun]
 name = "esptun0"
@@ -114,13 +117,18 @@ start() { # binary
 	return 1
 }
 
-cpu() { # utime and stime ticks of both daemons
-	local u=0 s=0 f
+cpu() { # utime and stime ticks, and context switches, of both daemons
+	local u=0 s=0 c=0 f k v
 	for p in "${daemons[@]}"; do
 		read -r -a f <"/proc/$p/stat"
 		u=$((u + f[13])) s=$((s + f[14]))
+		# Switches are counted per thread (a thread that exits in
+		# between takes its count with it; Go's threads rarely do).
+		while read -r k v; do
+			case $k in voluntary_ctxt_switches: | nonvoluntary_ctxt_switches:) c=$((c + v)) ;; esac
+		done < <(cat /proc/"$p"/task/*/status 2>/dev/null)
 	done
-	echo "$u $s"
+	echo "$u $s $c"
 }
 
 for r in $(seq "$rounds"); do
@@ -128,23 +136,24 @@ for r in $(seq "$rounds"); do
 		label=${spec%%=*} bin=${spec#*=}
 		start "$bin"
 		sleep 0.5
-		read -r u0 s0 < <(cpu)
+		read -r u0 s0 c0 < <(cpu)
 		ok=0
 		for _ in 1 2 3; do
 			ip netns exec "$nsa" iperf3 -c 10.78.2.1 -t "$secs" -P "$streams" -J >"$work/run.json" && { ok=1; break; }
 			sleep 1
 		done
-		read -r u1 s1 < <(cpu)
+		read -r u1 s1 c1 < <(cpu)
 		[ "$ok" = 1 ] || { echo "ab: iperf3 failed" >&2; exit 1; }
 		tck=$(getconf CLK_TCK)
-		python3 - "$label" "$r" "$u0" "$s0" "$u1" "$s1" "$tck" "$work/run.json" <<'PY'
+		python3 - "$label" "$r" "$u0" "$s0" "$u1" "$s1" "$tck" "$work/run.json" "$c0" "$c1" <<'PY'
 import json, sys
-label, r, u0, s0, u1, s1, tck, path = sys.argv[1:]
+label, r, u0, s0, u1, s1, tck, path, c0, c1 = sys.argv[1:]
 e = json.load(open(path))['end']['sum_received']
 gb = e['bytes'] / 1e9
 u = (int(u1) - int(u0)) / int(tck)
 s = (int(s1) - int(s0)) / int(tck)
-print(f"{label:12s} round {r}  {e['bits_per_second']/1e9:5.2f} Gbit/s  {(u+s)/gb:5.2f} CPU s/GB (user {u/gb:.2f}, system {s/gb:.2f})")
+cs = (int(c1) - int(c0)) / gb
+print(f"{label:12s} round {r}  {e['bits_per_second']/1e9:5.2f} Gbit/s  {(u+s)/gb:5.2f} CPU s/GB (user {u/gb:.2f}, system {s/gb:.2f})  {cs/1000:5.1f}k switches/GB")
 PY
 		stop
 	done
