@@ -20,16 +20,18 @@ import (
 // another task, and under SCHED_OTHER a woken task preempts the one running.
 // A SCHED_BATCH thread that wakes does not preempt: the data path and the
 // applications take turns at the end of their time slices instead of at
-// every hand-over, so each of them does more per turn (larger TUN reads,
-// fuller batches) and the CPUs spend less on thread switches. Measured on
-// a two-CPU machine with both tunnel ends and iperf3 on it, switching the
-// running daemons between the two policies every four seconds: single-stream
-// TCP won 11 of 13 pairs (about 10% more on average), CPU per GB 4% lower,
-// and the ping median under that load about 15% higher (wake-ups wait for
-// the end of a slice on a busy CPU; Options.NormalScheduling keeps the
-// default for latency-first setups). Only SCHED_OTHER threads are changed (a
-// real-time or idle policy set by the operator is left alone), the nice
-// value is kept, and no privilege is needed. A failure changes nothing else.
+// every hand-over, and the CPUs spend less on thread switches. Measured on
+// a two-CPU machine shared with other work, both tunnel ends and iperf3 on
+// it (bench/ab.sh, SCHED=batch against SCHED=normal, and the policy of
+// running daemons switched every four seconds): about a quarter fewer
+// thread switches per GB, and 1-14% less daemon CPU per GB by the medians
+// of seven comparisons; the single-stream rate moved within the noise
+// (SCHED_BATCH ahead in 29 of 53 pairs); the ping median under load about
+// 15% higher, since a wake-up on a busy CPU waits for the end of a slice.
+// [daemon] scheduling = "normal" (Options.NormalScheduling) keeps the
+// default policy. Only SCHED_OTHER threads are changed (a real-time or idle
+// policy set by the operator is left alone), the nice value is kept, and
+// no privilege is needed. A failure changes nothing else.
 func batchScheduling() (changed int, err error) {
 	for pass := 0; pass < 2; pass++ {
 		ents, rerr := os.ReadDir("/proc/self/task")
