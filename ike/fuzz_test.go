@@ -104,6 +104,7 @@ type fuzzResponder struct {
 	sad           *sad.DB
 	spd           *spd.DB
 	remote, local netip.AddrPort
+	now           bool // feed with HandleDatagramNow
 }
 
 func newFuzzResponder(t testing.TB, c *capturedExchange) *fuzzResponder {
@@ -135,7 +136,11 @@ func newFuzzResponder(t testing.TB, c *capturedExchange) *fuzzResponder {
 
 // feed hands pkt to the Manager and processes it at once.
 func (f *fuzzResponder) feed(pkt []byte) {
-	f.m.HandleDatagram(pkt, f.remote, f.local, false)
+	if f.now {
+		f.m.HandleDatagramNow(pkt, f.remote, f.local, false)
+	} else {
+		f.m.HandleDatagram(pkt, f.remote, f.local, false)
+	}
 	for _, inbox := range append([]chan datagram{f.m.initInbox}, f.m.inbox...) {
 	drain:
 		for {
@@ -222,13 +227,14 @@ func seedFuzz(f *testing.F, c *capturedExchange) {
 }
 
 // FuzzHandleDatagram feeds arbitrary datagrams to a responder without any
-// IKE SA: it must never panic, never install anything, and account for
-// every datagram.
+// IKE SA, queued or (now) processed at once by HandleDatagramNow: it must
+// never panic, never install anything, and account for every datagram.
 func FuzzHandleDatagram(f *testing.F) {
 	c := captureExchange(f)
 	seedFuzz(f, c)
 	r := newFuzzResponder(f, c)
-	f.Fuzz(func(t *testing.T, data []byte, _ bool) {
+	f.Fuzz(func(t *testing.T, data []byte, now bool) {
+		r.now = now
 		r.checkInput(t, data)
 	})
 }
