@@ -16,16 +16,8 @@ import (
 // an IKE_SA_INIT flood is answered with one COOKIE per request.
 func TestSendIKENoGarbage(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	ike, err := listenUDP(netip.AddrPortFrom(lo, 0), ikeBatch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ike.Close()
-	natt, err := listenUDP(netip.AddrPortFrom(lo, 0), ikeBatch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer natt.Close()
+	s := loopbackSockets(t, lo, ikeBatch, 2)
+	ike, natt := s[0], s[1]
 	tn := &Tunnel{ikeConns: []batchConn{ike}, conns: []batchConn{natt}}
 	msg := bytes.Repeat([]byte{0x2e}, 53) // the size of a COOKIE answer
 	for _, c := range []struct {

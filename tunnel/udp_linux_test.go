@@ -18,16 +18,8 @@ func TestLinuxConnBatches(t *testing.T) {
 	for _, family := range []string{"127.0.0.1", "::1"} {
 		t.Run(family, func(t *testing.T) {
 			addr := netip.MustParseAddr(family)
-			rx, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
-			if err != nil {
-				t.Skipf("no %s socket here: %v", family, err)
-			}
-			defer rx.Close()
-			tx, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Close()
+			s := loopbackSockets(t, addr, batchCap, 2)
+			rx, tx := s[0], s[1]
 			gso, gro := tx.Offload()
 			_, rgro := rx.Offload()
 			t.Logf("gso=%v gro=%v", gso, gro && rgro)
@@ -90,16 +82,8 @@ func TestLinuxConnBatches(t *testing.T) {
 // allocate nothing.
 func TestLinuxConnNoAllocs(t *testing.T) {
 	addr := netip.MustParseAddr("127.0.0.1")
-	rx, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	tx, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
+	s := loopbackSockets(t, addr, batchCap, 2)
+	rx, tx := s[0], s[1]
 	out := make([][]byte, 32)
 	for i := range out {
 		out[i] = make([]byte, 1400, bufSize)
@@ -136,21 +120,8 @@ func TestSendIKEGather(t *testing.T) {
 	for _, family := range []string{"127.0.0.1", "::1"} {
 		t.Run(family, func(t *testing.T) {
 			addr := netip.MustParseAddr(family)
-			rx, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
-			if err != nil {
-				t.Skipf("no %s socket here: %v", family, err)
-			}
-			defer rx.Close()
-			ikeConn, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ikeConn.Close()
-			nattConn, err := listenUDP(netip.AddrPortFrom(addr, 0), batchCap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nattConn.Close()
+			s := loopbackSockets(t, addr, batchCap, 3)
+			rx, ikeConn, nattConn := s[0], s[1], s[2]
 			tun := &Tunnel{ikeConns: []batchConn{ikeConn}, conns: []batchConn{nattConn}}
 			msg := make([]byte, 300)
 			for i := range msg {
@@ -197,4 +168,24 @@ func TestSendIKEGather(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loopbackSockets opens n UDP sockets with batches of batch on addr (port
+// chosen by the kernel), closed when the test ends. A test on IPv6 is
+// skipped when the machine has no IPv6 socket; any other failure fails it.
+func loopbackSockets(t *testing.T, addr netip.Addr, batch, n int) []batchConn {
+	t.Helper()
+	out := make([]batchConn, n)
+	for i := range out {
+		c, err := listenUDP(netip.AddrPortFrom(addr, 0), batch)
+		if err != nil {
+			if i == 0 && addr.Is6() {
+				t.Skipf("no %s socket here: %v", addr, err)
+			}
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		out[i] = c
+	}
+	return out
 }
