@@ -4,6 +4,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -14,34 +18,107 @@ const aeadIVLen = 8
 // espAEAD is AES-GCM-16 (RFC 4106) or ChaCha20-Poly1305 (RFC 7634). Both
 // take key||4-byte salt, carry an 8-byte explicit IV, form the nonce as
 // salt||IV and authenticate SPI||seq as AAD.
+//
+// The cipher state is made on first use, not when the SA is made: Go's
+// AES-GCM keeps both key schedules and the GHASH table (768 bytes) per key,
+// and a gateway holds many SAs that carry no traffic (two per Child SA, most
+// of them idle). Until then the cipher keeps only the key. Once made, the
+// state is published through an atomic pointer, so Seal and Open take no
+// lock and allocate nothing; Idle drops it again and the next packet makes
+// it anew.
 type espAEAD struct {
-	suite *ESPSuite   // the registry's; never changed
-	aead  cipher.AEAD // safe for concurrent use: it holds only the key schedule
-	salt  [4]byte
+	suite  *ESPSuite               // the registry's; never changed
+	aead   atomic.Pointer[aeadBox] // nil until first use, and after Idle or Wipe
+	mu     sync.Mutex              // serialises making the state (first use only)
+	wiped  bool                    // guarded by mu
+	key    [maxAEADKey]byte        // encryption key (key[:keyLen]); guarded by mu
+	salt   [4]byte
+	keyLen uint8
 }
+
+// aeadBox holds the interface value, which an atomic pointer cannot.
+type aeadBox struct{ cipher.AEAD }
+
+// maxAEADKey is the longest AEAD encryption key (AES-256, ChaCha20).
+const maxAEADKey = 32
 
 func newESPAEAD(suite *ESPSuite, key []byte) (*espAEAD, error) {
 	encKey, salt := key[:len(key)-4], key[len(key)-4:]
+	switch suite.Encr {
+	case EncrAESGCM16:
+		if n := len(encKey); n != 16 && n != 24 && n != 32 {
+			return nil, aes.KeySizeError(n)
+		}
+	case EncrChaCha20Poly1305:
+		if len(encKey) != chacha20poly1305.KeySize {
+			return nil, errors.New("chacha20poly1305: bad key length")
+		}
+	default:
+		return nil, fmt.Errorf("crypto: ESP suite %s is not an AEAD", suite.Name)
+	}
+	c := &espAEAD{suite: suite, keyLen: uint8(len(encKey))}
+	copy(c.key[:], encKey)
+	copy(c.salt[:], salt)
+	return c, nil
+}
+
+// state returns the AEAD, making it on first use. Once made it is one
+// atomic load.
+func (c *espAEAD) state() cipher.AEAD {
+	if b := c.aead.Load(); b != nil {
+		return b.AEAD
+	}
+	return c.build()
+}
+
+// build makes the AEAD from the key and publishes it; goroutines that race
+// here wait for the first and share its state. After Wipe it returns nil.
+func (c *espAEAD) build() cipher.AEAD {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.aead.Load(); b != nil {
+		return b.AEAD
+	}
+	if c.wiped {
+		return nil
+	}
 	var (
 		aead cipher.AEAD
 		err  error
 	)
-	switch suite.Encr {
+	key := c.key[:c.keyLen]
+	switch c.suite.Encr {
 	case EncrAESGCM16:
 		var block cipher.Block
-		if block, err = aes.NewCipher(encKey); err == nil {
+		if block, err = aes.NewCipher(key); err == nil {
 			aead, err = cipher.NewGCM(block)
 		}
 	case EncrChaCha20Poly1305:
-		aead, err = chacha20poly1305.New(encKey)
+		aead, err = chacha20poly1305.New(key)
 	}
 	if err != nil {
-		return nil, err
+		// newESPAEAD checked the key's length, the only thing these
+		// constructors check.
+		panic("crypto: ESP AEAD: " + err.Error())
 	}
-	c := &espAEAD{suite: suite, aead: aead}
-	copy(c.salt[:], salt)
-	return c, nil
+	aeadBuilds.Add(1)
+	c.aead.Store(&aeadBox{aead})
+	return aead
 }
+
+// aeadBuilds counts the AEAD states made from keys (tests check that
+// concurrent first users share one).
+var aeadBuilds atomic.Int64
+
+// Idle drops the cipher state made from the key, if any; the next Seal or
+// Open makes it again. Safe for concurrent use with Seal and Open: a call in
+// flight keeps the state it loaded.
+func (c *espAEAD) Idle() {
+	c.aead.Store(nil)
+}
+
+// Ready reports whether the cipher state is made (for tests and status).
+func (c *espAEAD) Ready() bool { return c.aead.Load() != nil }
 
 func (c *espAEAD) Suite() ESPSuite { return *c.suite }
 
@@ -63,8 +140,12 @@ func (c *espAEAD) sealWithIV(pkt []byte, seqHi uint32, esn bool, s *Scratch) []b
 	}
 	nonce := c.nonce(pkt, s)
 	aad := espAAD(pkt, seqHi, esn, s)
+	aead := c.state()
+	if aead == nil {
+		panic("crypto: ESP Seal after Wipe")
+	}
 	plain := pkt[off:]
-	out := c.aead.Seal(plain[:0], nonce, plain, aad)
+	out := aead.Seal(plain[:0], nonce, plain, aad)
 	return pkt[:off+len(out)]
 }
 
@@ -73,10 +154,14 @@ func (c *espAEAD) Open(pkt []byte, seqHi uint32, esn bool, s *Scratch) ([]byte, 
 	if len(pkt) < off+c.suite.ICVLen {
 		return nil, ErrLength
 	}
+	aead := c.state()
+	if aead == nil {
+		return nil, ErrAuth // wiped: nothing verifies any more
+	}
 	nonce := c.nonce(pkt, s)
 	aad := espAAD(pkt, seqHi, esn, s)
 	ct := pkt[off:]
-	plain, err := c.aead.Open(ct[:0], nonce, ct, aad)
+	plain, err := aead.Open(ct[:0], nonce, ct, aad)
 	if err != nil {
 		return nil, ErrAuth
 	}
@@ -103,6 +188,14 @@ func espAAD(pkt []byte, seqHi uint32, esn bool, s *Scratch) []byte {
 	return s.aad[:12]
 }
 
+// Wipe zeroes the key and salt and drops the cipher state (whose AES key
+// schedule Go gives no way to clear; it is garbage from here on). Seal
+// panics and Open fails afterwards.
 func (c *espAEAD) Wipe() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wiped = true
+	c.aead.Store(nil)
+	clear(c.key[:])
 	clear(c.salt[:])
 }

@@ -153,7 +153,7 @@ func TestGCMKnownAnswer(t *testing.T) {
 			}
 			pkt := unhex(t, "00000000 00000000 facedbaddecaf888")
 			nonce := c.(*espAEAD).nonce(pkt, new(Scratch))
-			got := c.(*espAEAD).aead.Seal(nil, nonce, unhex(t, tt.plain), unhex(t, tt.aad))
+			got := c.(*espAEAD).state().Seal(nil, nonce, unhex(t, tt.plain), unhex(t, tt.aad))
 			if want := unhex(t, tt.ct); !bytes.Equal(got, want) {
 				t.Fatalf("got %x\nwant %x", got, want)
 			}
@@ -419,4 +419,131 @@ func TestWipe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAEADLazy: an AEAD cipher makes its state on first use, once, shared by
+// goroutines that race for it (run with -race); Idle drops it and the next
+// packet makes it again; packets sealed before Idle still open after it.
+func TestAEADLazy(t *testing.T) {
+	for _, suite := range ESPSuites() {
+		if !suite.AEAD {
+			continue
+		}
+		t.Run(suite.Name, func(t *testing.T) {
+			c := mustCipher(t, suite).(*espAEAD)
+			if c.Ready() {
+				t.Fatal("state made before first use")
+			}
+			b0 := aeadBuilds.Load()
+			const workers = 8
+			start := make(chan struct{})
+			sealed := make([][]byte, workers)
+			var wg sync.WaitGroup
+			for g := range workers {
+				wg.Go(func() {
+					s := new(Scratch)
+					<-start
+					for i := range 20 {
+						seq := uint64(g*100 + i + 1)
+						plain := paddedPlain(suite, 64+i)
+						pkt := c.Seal(espPlain(suite, 7, uint32(seq), plain), seq, false, s)
+						if i == 0 {
+							sealed[g] = bytes.Clone(pkt)
+						}
+						got, err := c.Open(pkt, 0, false, s)
+						if err != nil || !bytes.Equal(got, plain) {
+							t.Errorf("worker %d seq %d: %v", g, seq, err)
+							return
+						}
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if n := aeadBuilds.Load() - b0; n != 1 {
+				t.Fatalf("%d states made by %d concurrent first users, want 1", n, workers)
+			}
+			if !c.Ready() {
+				t.Fatal("no state after use")
+			}
+
+			c.Idle()
+			if c.Ready() {
+				t.Fatal("state kept after Idle")
+			}
+			s := new(Scratch)
+			for g, pkt := range sealed {
+				if _, err := c.Open(pkt, 0, false, s); err != nil {
+					t.Fatalf("packet of worker %d sealed before Idle: %v", g, err)
+				}
+			}
+			if n := aeadBuilds.Load() - b0; n != 2 {
+				t.Fatalf("%d states made, want 2 (one after Idle)", n)
+			}
+		})
+	}
+}
+
+// TestAEADIdleConcurrent drops the state while other goroutines seal and
+// open (run with -race): every packet still round-trips.
+func TestAEADIdleConcurrent(t *testing.T) {
+	suite, _ := LookupESP("aes128gcm16")
+	c := mustCipher(t, suite).(*espAEAD)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				c.Idle()
+			}
+		}
+	})
+	var users sync.WaitGroup
+	for g := range 3 {
+		users.Go(func() {
+			s := new(Scratch)
+			for i := range 300 {
+				seq := uint64(g*1000 + i + 1)
+				plain := paddedPlain(suite, i%200)
+				pkt := c.Seal(espPlain(suite, 7, uint32(seq), plain), seq, false, s)
+				got, err := c.Open(pkt, 0, false, s)
+				if err != nil || !bytes.Equal(got, plain) {
+					t.Errorf("seq %d: %v", seq, err)
+					return
+				}
+			}
+		})
+	}
+	users.Wait()
+	close(stop)
+	wg.Wait()
+}
+
+// TestAEADWipe: Wipe zeroes the key and salt and drops the state; nothing
+// opens afterwards and sealing is a programming error.
+func TestAEADWipe(t *testing.T) {
+	suite, _ := LookupESP("aes128gcm16")
+	c := mustCipher(t, suite).(*espAEAD)
+	s := new(Scratch)
+	plain := paddedPlain(suite, 100)
+	pkt := c.Seal(espPlain(suite, 7, 1, plain), 1, false, s)
+	c.Wipe()
+	if c.key != [maxAEADKey]byte{} || c.salt != [4]byte{} || c.Ready() {
+		t.Fatal("key, salt or state left after Wipe")
+	}
+	if _, err := c.Open(pkt, 0, false, s); !errors.Is(err, ErrAuth) {
+		t.Fatalf("Open after Wipe: %v, want ErrAuth", err)
+	}
+	if c.Ready() {
+		t.Fatal("Open after Wipe made a state")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Seal after Wipe did not panic")
+		}
+	}()
+	c.Seal(espPlain(suite, 7, 2, plain), 2, false, s)
 }
