@@ -26,7 +26,7 @@ type ReplayWindow struct {
 	top    atomic.Uint64 // highest sequence number accepted so far, 0 before the first
 	size   uint64        // window in packets, a multiple of 64; 0 = no replay check
 	mask   uint64        // len(bitmap)-1
-	bitmap []uint64
+	bitmap []uint64      // nil until the first CheckAndUpdate
 }
 
 // NewReplayWindow returns a window of size packets, rounded up to a multiple
@@ -44,7 +44,9 @@ func NewReplayWindow(size int) *ReplayWindow {
 	for blocks < w.size/64+1 {
 		blocks <<= 1
 	}
-	w.bitmap = make([]uint64, blocks)
+	// The bitmap (256 bytes for the default window) is made by the first
+	// CheckAndUpdate: an inbound SA that never receives a packet, as most
+	// of a gateway's many idle SAs, keeps none.
 	w.mask = blocks - 1
 	return w
 }
@@ -71,6 +73,9 @@ func (w *ReplayWindow) Check(seq uint64) bool {
 	if top-seq >= w.size {
 		return false // left of the window
 	}
+	if w.bitmap == nil {
+		return true // nothing recorded yet
+	}
 	return w.bitmap[(seq>>6)&w.mask]&(1<<(seq&63)) == 0
 }
 
@@ -90,6 +95,9 @@ func (w *ReplayWindow) CheckAndUpdate(seq uint64) bool {
 			w.top.Store(seq)
 		}
 		return true
+	}
+	if w.bitmap == nil {
+		w.bitmap = make([]uint64, w.mask+1) // first packet: all blocks clear
 	}
 	if seq > top {
 		// Clear the blocks that slide into the window; a jump of a whole

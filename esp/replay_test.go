@@ -221,3 +221,29 @@ func TestInferSeqInverse(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayWindowLazyBitmap: a window keeps no bitmap until its first
+// CheckAndUpdate (an idle inbound SA holds none), behaves as before from
+// then on, and the first update is the only one that allocates.
+func TestReplayWindowLazyBitmap(t *testing.T) {
+	w := NewReplayWindow(DefaultReplayWindow)
+	if w.bitmap != nil {
+		t.Fatal("bitmap made before the first packet")
+	}
+	if !w.Check(5) || w.Check(0) {
+		t.Fatal("Check on an empty window")
+	}
+	first := testing.AllocsPerRun(1, func() {
+		w = NewReplayWindow(DefaultReplayWindow)
+		w.CheckAndUpdate(5)
+	})
+	if first != 2 && !raceEnabled { // the window and its bitmap
+		t.Fatalf("%v allocations for a window and its first packet, want 2", first)
+	}
+	if len(w.bitmap) != 32 {
+		t.Fatalf("bitmap of %d blocks, want 32", len(w.bitmap))
+	}
+	if w.CheckAndUpdate(5) || !w.CheckAndUpdate(3) || w.Check(3) || !w.Check(4) {
+		t.Fatal("window does not record what it accepted")
+	}
+}
