@@ -408,13 +408,13 @@ func (sa *ikeSA) rekeyedSA(initiator bool, ourSPI, peerSPI uint64, suite crypto.
 		return nil, err
 	}
 	n.natt, n.natLocal, n.natRemote, n.natFake, n.fragOK = sa.natt, sa.natLocal, sa.natRemote, sa.natFake, sa.fragOK
-	n.peerHashes = sa.peerHashes
 	n.localID, n.remoteID = sa.localID, sa.remoteID
 	n.nextReqID, n.peerNextID = 0, 0
 	if err := m.register(n); err != nil {
 		return nil, err
 	}
 	n.establishLocked()
+	n.forgetAuthLocked()
 	return n, nil
 }
 

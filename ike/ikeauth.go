@@ -241,8 +241,8 @@ func (sa *ikeSA) restartLocked(req *childReq) bool {
 	waiters := sa.initWaiters
 	sa.childReqs, sa.initWaiters, sa.authReq = nil, nil, nil
 	sa.log.Info("no answer to IKE_AUTH, starting over", "attempt", sa.keyingTries+2)
+	m, tries := sa.mgr, sa.keyingTries+1 // destroyLocked drops the setup state
 	sa.destroyLocked("no answer to IKE_AUTH, starting over")
-	m, tries := sa.mgr, sa.keyingTries+1
 	go m.restart(conn, reqs, waiters, tries)
 	return true
 }

@@ -7,6 +7,7 @@ import (
 	"runtime/pprof"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // BenchmarkTunnelMemory sets up b.N IKE SAs, each with a Child SA, between
@@ -56,6 +57,14 @@ func BenchmarkTunnelMemory(b *testing.B) {
 	}
 }
 
+// TestIKESASize: the IKE SA struct stays in the allocator's 768-byte size
+// class (one per peer); what only the setup needs lives in ikeSetup.
+func TestIKESASize(t *testing.T) {
+	if n := unsafe.Sizeof(ikeSA{}); n > 768 {
+		t.Fatalf("ikeSA is %d bytes, want at most 768", n)
+	}
+}
+
 // TestEstablishedKeepsNoRequests: once IKE_AUTH and a CREATE_CHILD_SA are
 // done, neither end keeps a finished Child SA request or exchange task
 // reachable (through the spare capacity of its queues, for one), nor the
@@ -75,6 +84,9 @@ func TestEstablishedKeepsNoRequests(t *testing.T) {
 			if sa.state == stateEstablished {
 				// An empty queue that is not nil may still point into an
 				// array whose earlier elements it no longer shows.
+				if sa.ikeSetup != nil {
+					t.Errorf("%s: established IKE SA keeps its setup state", p.name)
+				}
 				if sa.childReqs != nil || sa.queue != nil || sa.authReq != nil || sa.pending != nil {
 					t.Errorf("%s: established IKE SA keeps childReqs %v, queue %v, authReq %v, pending %v",
 						p.name, sa.childReqs != nil, sa.queue != nil, sa.authReq != nil, sa.pending != nil)

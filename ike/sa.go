@@ -16,7 +16,7 @@ import (
 	"github.com/esptun/esptun/ike/wire"
 )
 
-type saState int
+type saState uint8
 
 const (
 	stateInitSent    saState = iota // initiator: IKE_SA_INIT sent
@@ -44,54 +44,55 @@ func (s saState) String() string {
 }
 
 // ikeSA is one IKE SA and its Child SAs. Every field is guarded by mu
-// unless its comment says otherwise.
+// unless its comment says otherwise. Fields are ordered so that the struct
+// packs without padding into the allocator's 768-byte size class: a
+// gateway holds one per peer.
 type ikeSA struct {
 	mgr      *Manager
 	log      saLog
 	uniqueID uint32 // immutable
 
 	mu          sync.Mutex
-	conn        *config.Connection   // nil for a responder until IKE_AUTH picked one
-	candidates  []*config.Connection // responder: connections that matched at IKE_SA_INIT
-	initiator   bool                 // original initiator (RFC 7296 2.2)
-	spiI, spiR  uint64
 	state       saState
+	initiator   bool               // original initiator (RFC 7296 2.2)
+	counted     bool               // in Manager.initiated (guarded by the Manager's mutex)
+	natt        bool               // IKE on the NAT-T port with the non-ESP marker
+	natLocal    bool               // we are behind a NAT, or pretend to be (natFake)
+	natFake     bool               // natLocal only because encap = true forces it
+	natRemote   bool               // the peer is behind a NAT
+	fragOK      bool               // peer announced IKEV2_FRAGMENTATION_SUPPORTED
+	conn        *config.Connection // nil for a responder until IKE_AUTH picked one
+	spiI, spiR  uint64
 	created     time.Time
 	established time.Time
 	halfOpenKey halfOpenKey
-	counted     bool    // in Manager.initiated (guarded by the Manager's mutex)
 	peerKey     peerKey // in Manager.peers when conn is set (guarded by the Manager's mutex)
 
 	leftHalfOpen bool // IKE_AUTH done; guarded by Manager.mu, as halfOpenKey is there
+	haveLastResp bool // lastResp answers peerNextID-1
 
 	local, remote netip.AddrPort // remote moves with NAT-T (2.23)
-	natt          bool           // IKE on the NAT-T port with the non-ESP marker
-	natLocal      bool           // we are behind a NAT, or pretend to be (natFake)
-	natFake       bool           // natLocal only because encap = true forces it
-	natRemote     bool           // the peer is behind a NAT
-	fragOK        bool           // peer announced IKEV2_FRAGMENTATION_SUPPORTED
-	peerHashes    []auth.HashAlgorithm
 
-	suite             crypto.IKESuite
-	prf               crypto.PRF
-	keys              *crypto.IKEKeys
-	ciphers           *ikeCiphers // SK_e/SK_a; nil while an established SA is idle
-	ni, nr            []byte
-	ke                crypto.KeyExchange
-	cookie            []byte
-	initReq, initResp []byte // IKE_SA_INIT messages for AUTH (2.15)
+	// *ikeSetup holds what only IKE_SA_INIT and IKE_AUTH use; it is nil
+	// once the SA is established (forgetAuthLocked), so its fields may be
+	// read only before that.
+	*ikeSetup
+
+	suite   crypto.IKESuite
+	prf     crypto.PRF
+	keys    *crypto.IKEKeys
+	ciphers *ikeCiphers // SK_e/SK_a; nil while an established SA is idle
 
 	localID, remoteID auth.Identity
 	remoteIDString    string
 
 	// Message IDs, window size 1 in both directions (RFC 7296 2.3).
-	nextReqID    uint32 // ID of our next request
-	pending      *request
-	queue        []*task
-	peerNextID   uint32   // ID expected in the peer's next request
-	lastResp     [][]byte // our response to peerNextID-1, resent on retransmits
-	haveLastResp bool
-	reasm        *[2]wire.Reassembler // RFC 7383 fragments in progress: requests, responses; made for the first fragment
+	nextReqID  uint32 // ID of our next request
+	peerNextID uint32 // ID expected in the peer's next request
+	pending    *request
+	queue      []*task
+	lastResp   [][]byte             // our response to peerNextID-1, resent on retransmits
+	reasm      *[2]wire.Reassembler // RFC 7383 fragments in progress: requests, responses; made for the first fragment
 
 	children          []*childSA
 	childReqs         []*childReq // Child SAs waiting for their exchange
@@ -113,9 +114,22 @@ type ikeSA struct {
 	rekeyedTo                            *ikeSA // set when this SA was rekeyed into another
 	rekeying                             *ikeRekey
 	deleteWaiters                        []chan error
-	initWaiters                          []chan error
 	failReason                           string
-	keyingTries                          int
+}
+
+// ikeSetup is what an IKE SA needs only until it is established: the
+// IKE_SA_INIT messages and nonces for the AUTH payloads (RFC 7296 2.15),
+// the key exchange, the cookie, the candidate connections, the peer's
+// signature hash algorithms, the initiator's retries and waiters.
+type ikeSetup struct {
+	candidates        []*config.Connection // responder: connections that matched at IKE_SA_INIT
+	peerHashes        []auth.HashAlgorithm
+	ni, nr            []byte
+	ke                crypto.KeyExchange
+	cookie            []byte
+	initReq, initResp []byte // IKE_SA_INIT messages for AUTH (2.15)
+	initWaiters       []chan error
+	keyingTries       int
 }
 
 // request is our outstanding request, kept for retransmission.
@@ -145,6 +159,7 @@ func (m *Manager) newSA(initiator bool, conn *config.Connection, local, remote n
 		local:     local,
 		remote:    remote,
 		lastHeard: time.Now(),
+		ikeSetup:  new(ikeSetup),
 	}
 	sa.log = saLog{sa}
 	return sa
@@ -464,12 +479,16 @@ func (sa *ikeSA) idleLocked() {
 }
 
 // forgetAuthLocked drops what only IKE_AUTH needed, once it is done: the
-// IKE_SA_INIT messages and nonces (RFC 7296 2.15), the cookie, the
-// candidate connections, the peer's signature hash algorithms and
-// SK_pi/SK_pr.
+// setup state (the IKE_SA_INIT messages and nonces of RFC 7296 2.15, the
+// cookie, the candidate connections, the peer's signature hash
+// algorithms) and SK_pi/SK_pr.
 func (sa *ikeSA) forgetAuthLocked() {
-	sa.initReq, sa.initResp, sa.ni, sa.nr, sa.cookie = nil, nil, nil, nil, nil
-	sa.candidates, sa.peerHashes = nil, nil
+	if s := sa.ikeSetup; s != nil {
+		if s.ke != nil {
+			s.ke.Wipe()
+		}
+		sa.ikeSetup = nil
+	}
 	if k := sa.keys; k != nil {
 		clear(k.SKpi)
 		clear(k.SKpr)
@@ -572,8 +591,10 @@ func (sa *ikeSA) destroyLocked(why string) {
 		sa.keys.Wipe()
 	}
 	sa.ciphers = nil
-	if sa.ke != nil {
-		sa.ke.Wipe()
+	setup := sa.ikeSetup
+	sa.ikeSetup = nil
+	if setup != nil && setup.ke != nil {
+		setup.ke.Wipe()
 	}
 	sa.mgr.unregister(sa)
 	if prev >= stateEstablished || why != "" {
@@ -583,10 +604,11 @@ func (sa *ikeSA) destroyLocked(why string) {
 	if sa.failReason != "" {
 		err = errors.New(sa.failReason)
 	}
-	for _, w := range sa.initWaiters {
-		w <- err
+	if setup != nil {
+		for _, w := range setup.initWaiters {
+			w <- err
+		}
 	}
-	sa.initWaiters = nil
 	if sa.authReq != nil {
 		sa.authReq.finish(err)
 		sa.authReq = nil
