@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -23,8 +24,12 @@ import (
 //   - When the daemon has gone quiet (less than memQuietBytes allocated in
 //     the last tick) after a burst (setting up SAs, listing all of them)
 //     and the heap keeps more than memReleaseMin of free memory, that
-//     memory goes back to the OS at once (debug.FreeOSMemory: one
-//     collection), at most every memReleaseEvery.
+//     memory goes back to the OS at once, at most every memReleaseEvery.
+//     That takes two collections: what a burst leaves in sync.Pools
+//     survives the first (it moves to the pools' victim caches) and only
+//     the second frees it. A status listing of every SA leaves such a
+//     buffer behind, encoding/json's, as large as the listing (16 MB at
+//     10 000 SAs), which a quiet daemon would otherwise keep for minutes.
 //
 // A GOGC or GOMEMLIMIT in the environment turns the policy off.
 const (
@@ -87,7 +92,8 @@ func routineMemoryPolicy(stop <-chan struct{}) {
 		quiet := lastAllocs != 0 && allocs-lastAllocs < memQuietBytes
 		lastAllocs = allocs
 		if quiet && free > memReleaseMin && now.Sub(lastRelease) >= memReleaseEvery {
-			debug.FreeOSMemory()
+			runtime.GC()         // pooled objects move to the victim caches
+			debug.FreeOSMemory() // a second collection frees them; all free memory goes back
 			lastRelease = now
 		}
 	}

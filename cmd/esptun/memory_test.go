@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 )
@@ -107,4 +108,34 @@ func TestMemoryPolicyRelease(t *testing.T) {
 	if _, forced2 := read(); forced2 != forced1 {
 		t.Errorf("%d more forced collections while quiet with nothing to release", forced2-forced1)
 	}
+}
+
+// TestMemoryPolicyReleasesPools: the release after a burst also frees what
+// the burst left in a sync.Pool (as encoding/json keeps the buffer of a
+// status listing of every SA), which survives one collection.
+func TestMemoryPolicyReleasesPools(t *testing.T) {
+	var keep [][]byte
+	for range 64 {
+		b := make([]byte, 1<<20)
+		b[0] = 1
+		keep = append(keep, b)
+	}
+	runtime.KeepAlive(keep)
+	keep = nil
+	runtime.GC()
+	var pool sync.Pool
+	freed := make(chan struct{})
+	big := &struct{ b []byte }{make([]byte, 16<<20)}
+	runtime.AddCleanup(big, func(ch chan struct{}) { close(ch) }, freed)
+	pool.Put(big)
+	big = nil
+	stop := make(chan struct{})
+	defer close(stop)
+	go routineMemoryPolicy(stop)
+	select {
+	case <-freed:
+	case <-time.After(5 * memPolicyTick):
+		t.Fatal("a pooled 16 MiB buffer outlived the release after a burst")
+	}
+	runtime.KeepAlive(&pool)
 }
