@@ -1,6 +1,7 @@
 package spd
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,18 +17,20 @@ import (
 // (RFC 4301 4.4.1: the SPD is an ordered database). The zero value is an
 // empty DB ready for use.
 //
-// DB is safe for concurrent use. Lookups read an immutable snapshot and never
-// block or allocate; Replace, Add and Remove are serialised among themselves
-// and publish a new snapshot, which lookups see at once. Installed policies
-// are shared with the snapshot: they must not be modified afterwards
+// DB is safe for concurrent use. Lookups never block or allocate; Replace,
+// Add and Remove are serialised among themselves. Replace publishes a new
+// index at once; Add and Remove change the current one in place, each
+// remote selector in one atomic step, which lookups see at once. Installed
+// policies are shared with the index: they must not be modified afterwards
 // (Remove and Add a changed copy instead).
 //
 // Index: per address family and per distinct remote prefix length, a hash
 // table from the masked remote prefix to the policies with that remote
 // selector, in order. A lookup masks the destination once per distinct
 // length, so its cost grows with the number of distinct remote prefix
-// lengths, not with the number of policies. The tables are split into shards
-// so that Add and Remove copy a few hundred entries, not the whole table.
+// lengths, not with the number of policies. The tables are made of small
+// chunks (see lenTable), so that Add and Remove copy one chunk, not a whole
+// table.
 type DB struct {
 	snap atomic.Pointer[snapshot]
 
@@ -35,144 +38,14 @@ type DB struct {
 	byID map[uint32]*Policy // installed policies; guarded by mu
 }
 
-const numShards = 256
-
-// snapshot is one immutable version of the index; fam[0] is IPv4, fam[1] IPv6.
+// snapshot is one version of the index; fam[0] is IPv4, fam[1] IPv6. It is
+// immutable but for the tables' directory entries (see lenTable).
 type snapshot struct {
 	fam [2]*famIndex
 }
 
 type famIndex struct {
-	tables []*lenTable // sorted by minOrd, lowest first
-}
-
-// lenTable holds the entries whose remote prefix has one length.
-type lenTable struct {
-	bits   int   // prefix length in 128-bit terms (IPv4 lengths + 96)
-	minOrd order // no entry orders before this (a lower bound after removals)
-	n      int   // number of entries
-	shards [numShards]hashShard
-}
-
-// hashShard is an immutable open-addressing hash table (linear probing, at
-// most half full) from masked prefix to entries. A key with several entries
-// has several slots, inserted in order, so the probe sequence meets them in
-// order. A slot is one cache line: a lookup that hits touches the shard
-// header and one or two slots, and follows no further pointer.
-type hashShard struct {
-	slots []slot // len is 0 or a power of two
-}
-
-type slot struct {
-	key addrKey
-	e   entry // e.pol == nil: empty slot
-}
-
-// rebuild returns a new shard holding sh's entries whose policy is not in
-// removed, merged with added (each bucket sorted by order). It walks sh in
-// probe order, cluster by cluster, so that every key's entries are inserted,
-// and thus probed, in order.
-func (sh *hashShard) rebuild(removed map[*Policy]bool, added map[addrKey][]entry) hashShard {
-	n := 0
-	for _, s := range sh.slots {
-		if s.e.pol != nil && !removed[s.e.pol] {
-			n++
-		}
-	}
-	for _, es := range added {
-		n += len(es)
-	}
-	if n == 0 {
-		return hashShard{}
-	}
-	size := 4
-	for size < 2*n {
-		size <<= 1
-	}
-	if len(removed) == 0 && size == len(sh.slots) && sh.appendable(added) {
-		// Common case of Add: copy the slots, probe in the new entries.
-		out := hashShard{slots: slices.Clone(sh.slots)}
-		for k, es := range added {
-			for _, e := range es {
-				out.put(k, e)
-			}
-		}
-		return out
-	}
-	out := hashShard{slots: make([]slot, size)}
-	put := out.put
-	if len(sh.slots) > 0 {
-		// Start right after an empty slot: a cluster never wraps past it.
-		mask := len(sh.slots) - 1
-		start := 0
-		for sh.slots[start].e.pol != nil {
-			start++
-		}
-		for j := 1; j <= len(sh.slots); j++ {
-			s := &sh.slots[(start+j)&mask]
-			if s.e.pol == nil || removed[s.e.pol] {
-				continue
-			}
-			// Added entries that order before this one go first.
-			if es := added[s.key]; len(es) > 0 {
-				i := 0
-				for i < len(es) && es[i].ord < s.e.ord {
-					put(s.key, es[i])
-					i++
-				}
-				added[s.key] = es[i:]
-			}
-			put(s.key, s.e)
-		}
-	}
-	for k, es := range added {
-		for _, e := range es {
-			put(k, e)
-		}
-	}
-	return out
-}
-
-// put inserts e under k at the end of k's probe sequence; sh has room.
-func (sh *hashShard) put(k addrKey, e entry) {
-	mask := uint64(len(sh.slots) - 1)
-	i := k.hash() & mask
-	for sh.slots[i].e.pol != nil {
-		i = (i + 1) & mask
-	}
-	sh.slots[i] = slot{key: k, e: e}
-}
-
-// appendable reports whether every added entry orders after all of sh's
-// entries under the same key, so that put keeps each key's probe order.
-func (sh *hashShard) appendable(added map[addrKey][]entry) bool {
-	if len(sh.slots) == 0 {
-		return true
-	}
-	mask := uint64(len(sh.slots) - 1)
-	for k, es := range added {
-		for i := k.hash() & mask; sh.slots[i].e.pol != nil; i = (i + 1) & mask {
-			if sh.slots[i].key == k && sh.slots[i].e.ord > es[0].ord {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// count returns the number of entries of policy p under key k.
-func (sh *hashShard) count(k addrKey, p *Policy) int {
-	if len(sh.slots) == 0 {
-		return 0
-	}
-	n := 0
-	mask := uint64(len(sh.slots) - 1)
-	for i := k.hash() & mask; sh.slots[i].e.pol != nil; i = (i + 1) & mask {
-		if sh.slots[i].key == k && sh.slots[i].e.pol == p {
-			n++
-		}
-	}
-	return n
+	tables []lenTable // sorted by minOrd, lowest first
 }
 
 // order is a policy's place in the SPD: Priority, then ID.
@@ -254,10 +127,11 @@ func (k addrKey) mask(bits int) addrKey {
 	return k
 }
 
-// hash mixes both halves of k (splitmix64's finaliser): the top byte picks
-// the shard, the low bits the slot.
-func (k addrKey) hash() uint64 {
-	h := k.hi ^ k.lo*0x9e3779b97f4a7c15
+// hash mixes both halves of k and a seed (splitmix64's finaliser): the top
+// bits pick the directory entry, the low bits the slot. Distinct IPv4 keys
+// have distinct hashes.
+func (k addrKey) hash(seed uint64) uint64 {
+	h := k.hi ^ seed ^ k.lo*0x9e3779b97f4a7c15
 	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
 	h = (h ^ h>>27) * 0x94d049bb133111eb
 	return h ^ h>>31
@@ -287,19 +161,16 @@ func (db *DB) LookupOutbound(p *Packet) *Policy {
 	dst, src, srcV6 := keyOf(p.Dst), keyOf(p.Src), !p.Src.Is4()
 	var best *Policy
 	bestOrd := order(math.MaxUint64)
-	for _, t := range fi.tables {
+	for ti := range fi.tables {
+		t := &fi.tables[ti]
 		if t.minOrd >= bestOrd {
 			break // tables are sorted by minOrd
 		}
 		k := dst.mask(t.bits)
-		h := k.hash()
-		slots := t.shards[h>>56].slots
-		if len(slots) == 0 {
-			continue
-		}
-		mask := uint64(len(slots) - 1)
-		for i := h & mask; ; i = (i + 1) & mask {
-			s := &slots[i]
+		h := k.hash(t.seed)
+		first := t.chunkAt(h)
+		for i := h & t.mask; ; i = (i + 1) & t.mask {
+			s := slotAt(first, i)
 			if s.e.pol == nil {
 				break
 			}
@@ -312,6 +183,18 @@ func (db *DB) LookupOutbound(p *Packet) *Policy {
 			if s.e.matches(p, src, srcV6) {
 				best, bestOrd = s.e.pol, s.e.ord
 				break
+			}
+		}
+		if t.side != nil {
+			es := t.side.m[k]
+			for i := range es {
+				if es[i].ord >= bestOrd {
+					break
+				}
+				if es[i].matches(p, src, srcV6) {
+					best, bestOrd = es[i].pol, es[i].ord
+					break
+				}
 			}
 		}
 	}
@@ -378,20 +261,106 @@ func (db *DB) Replace(policies []*Policy) error {
 		}
 		byID[p.ID] = p
 	}
-	b := newBuilder(nil)
-	for _, p := range policies {
-		b.add(p)
-	}
+	s := build(policies)
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	db.byID = byID
-	db.snap.Store(b.finish())
+	db.snap.Store(s)
 	return nil
 }
 
-// Add installs one policy. Its cost is proportional to the policies sharing
-// a shard with its remote selectors (about n/256), not to all n. It fails if
-// the policy is invalid or its ID is installed (ErrDuplicateID).
+// build returns a snapshot of policies, built where no reader sees it.
+func build(policies []*Policy) *snapshot {
+	type item struct {
+		t int // in tables
+		k addrKey
+		e entry
+	}
+	var items []item
+	var tables []lenTable
+	index := make(map[[2]int]int)
+	for _, p := range policies {
+		ord := orderOf(p)
+		for _, rs := range p.Remote {
+			f, bits, k := selectorPlace(rs)
+			i, ok := index[[2]int{f, bits}]
+			if !ok {
+				i = len(tables)
+				index[[2]int{f, bits}] = i
+				tables = append(tables, newLenTable(bits))
+			}
+			items = append(items, item{i, k, newEntry(p, ord, rs)})
+		}
+	}
+	// In order, every entry goes after those under its key: no chunk is
+	// rebuilt to keep a key's entries in order.
+	slices.SortStableFunc(items, func(x, y item) int { return cmp.Compare(x.e.ord, y.e.ord) })
+	for _, it := range items {
+		tables[it.t].insert(it.k, it.e)
+	}
+	var fams [2][]lenTable
+	for fb, i := range index {
+		fams[fb[0]] = append(fams[fb[0]], tables[i])
+	}
+	return snapshotOf(fams)
+}
+
+// snapshotOf returns a snapshot of the non-empty tables, sorted; from now
+// on readers may see them.
+func snapshotOf(fams [2][]lenTable) *snapshot {
+	s := &snapshot{}
+	for f, tables := range fams {
+		tables = slices.DeleteFunc(tables, func(t lenTable) bool { return t.w.n == 0 })
+		if len(tables) == 0 {
+			continue
+		}
+		slices.SortFunc(tables, func(x, y lenTable) int {
+			if c := cmp.Compare(x.minOrd, y.minOrd); c != 0 {
+				return c
+			}
+			return y.bits - x.bits
+		})
+		for _, t := range tables {
+			t.w.fresh = false
+		}
+		s.fam[f] = &famIndex{tables: tables}
+	}
+	return s
+}
+
+// tables returns a copy of the snapshot's tables, per family, for a writer
+// to change and publish with snapshotOf.
+func (s *snapshot) tables() [2][]lenTable {
+	var fams [2][]lenTable
+	if s != nil {
+		for f, fi := range s.fam {
+			if fi != nil {
+				fams[f] = slices.Clone(fi.tables)
+			}
+		}
+	}
+	return fams
+}
+
+// tableOf returns the table for bits in tables, creating it if create is
+// set; nil if there is none.
+func tableOf(tables *[]lenTable, bits int, create bool) *lenTable {
+	for i := range *tables {
+		if (*tables)[i].bits == bits {
+			return &(*tables)[i]
+		}
+	}
+	if !create {
+		return nil
+	}
+	*tables = append(*tables, newLenTable(bits))
+	return &(*tables)[len(*tables)-1]
+}
+
+// Add installs one policy. It copies, per remote selector, one chunk of at
+// most a few hundred slots, however many policies are installed (and now
+// and then the directory, which doubles). It fails if the policy is
+// invalid or its ID is installed (ErrDuplicateID).
 func (db *DB) Add(p *Policy) error {
 	if err := validate(p); err != nil {
 		return err
@@ -404,14 +373,19 @@ func (db *DB) Add(p *Policy) error {
 	if db.byID == nil {
 		db.byID = make(map[uint32]*Policy)
 	}
-	b := newBuilder(db.snap.Load())
-	b.add(p)
+	fams := db.snap.Load().tables()
+	ord := orderOf(p)
+	for _, rs := range p.Remote {
+		f, bits, k := selectorPlace(rs)
+		tableOf(&fams[f], bits, true).insert(k, newEntry(p, ord, rs))
+	}
 	db.byID[p.ID] = p
-	db.snap.Store(b.finish())
+	db.snap.Store(snapshotOf(fams))
 	return nil
 }
 
-// Remove uninstalls the policy with this ID, if any.
+// Remove uninstalls the policy with this ID, if any. Its cost is that of
+// Add.
 func (db *DB) Remove(id uint32) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -419,82 +393,15 @@ func (db *DB) Remove(id uint32) {
 	if !ok {
 		return
 	}
-	b := newBuilder(db.snap.Load())
-	b.remove(p)
 	delete(db.byID, id)
-	db.snap.Store(b.finish())
-}
-
-// builder derives a new snapshot from an old one, copying on write only the
-// parts it changes: the family indexes, the length tables and the shards it
-// touches. Changes to a shard are collected and applied by finish, which
-// rebuilds each touched shard once.
-type builder struct {
-	s       *snapshot
-	owned   map[any]bool                     // *famIndex and *lenTable created by this builder
-	added   map[shardRef]map[addrKey][]entry // new entries per touched shard, sorted by order
-	removed map[*Policy]bool                 // policies whose entries go
-	touched map[shardRef]bool
-	dirty   [2]bool // family whose tables need sorting
-}
-
-type shardRef struct {
-	t *lenTable
-	i int
-}
-
-func newBuilder(old *snapshot) *builder {
-	b := &builder{
-		s:       &snapshot{},
-		owned:   make(map[any]bool),
-		added:   make(map[shardRef]map[addrKey][]entry),
-		removed: make(map[*Policy]bool),
-		touched: make(map[shardRef]bool),
-	}
-	if old != nil {
-		*b.s = *old
-	}
-	return b
-}
-
-func (b *builder) famFor(f int) *famIndex {
-	fi := b.s.fam[f]
-	if fi == nil || !b.owned[fi] {
-		nfi := &famIndex{}
-		if fi != nil {
-			nfi.tables = slices.Clone(fi.tables)
+	fams := db.snap.Load().tables()
+	for _, rs := range p.Remote {
+		f, bits, k := selectorPlace(rs)
+		if t := tableOf(&fams[f], bits, false); t != nil {
+			t.remove(k, p) // all of p's entries under k: a repeat finds none
 		}
-		b.s.fam[f] = nfi
-		b.owned[nfi] = true
-		fi = nfi
 	}
-	return fi
-}
-
-// tableFor returns the family's table for bits, owned by the builder,
-// creating it when create is set; nil if absent.
-func (b *builder) tableFor(f, bits int, create bool) *lenTable {
-	fi := b.famFor(f)
-	for i, t := range fi.tables {
-		if t.bits != bits {
-			continue
-		}
-		if !b.owned[t] {
-			nt := new(lenTable)
-			*nt = *t
-			fi.tables[i] = nt
-			b.owned[nt] = true
-			t = nt
-		}
-		return t
-	}
-	if !create {
-		return nil
-	}
-	t := &lenTable{bits: bits, minOrd: math.MaxUint64}
-	fi.tables = append(fi.tables, t)
-	b.owned[t] = true
-	return t
+	db.snap.Store(snapshotOf(fams))
 }
 
 // selectorPlace returns the family index, 128-bit prefix length and masked
@@ -506,80 +413,4 @@ func selectorPlace(s Selector) (f, bits int, k addrKey) {
 		bits += 96
 	}
 	return f, bits, keyOf(s.Prefix.Addr()).mask(bits)
-}
-
-func (b *builder) add(p *Policy) {
-	ord := orderOf(p)
-	for _, rs := range p.Remote {
-		f, bits, k := selectorPlace(rs)
-		t := b.tableFor(f, bits, true)
-		ref := shardRef{t, int(k.hash() >> 56)}
-		m := b.added[ref]
-		if m == nil {
-			m = make(map[addrKey][]entry)
-			b.added[ref] = m
-		}
-		old := m[k]
-		i, _ := slices.BinarySearchFunc(old, ord, func(e entry, o order) int {
-			if e.ord <= o {
-				return -1 // after equal orders: keep insertion order
-			}
-			return 1
-		})
-		m[k] = slices.Insert(old, i, newEntry(p, ord, rs))
-		b.touched[ref] = true
-		t.n++
-		t.minOrd = min(t.minOrd, ord)
-		b.dirty[f] = true
-	}
-}
-
-// remove drops p's entries. It must not be mixed with add in one builder.
-func (b *builder) remove(p *Policy) {
-	b.removed[p] = true
-	type place struct {
-		t *lenTable
-		k addrKey
-	}
-	seen := make(map[place]bool)
-	for _, rs := range p.Remote {
-		f, bits, k := selectorPlace(rs)
-		t := b.tableFor(f, bits, false)
-		if t == nil || seen[place{t, k}] {
-			continue
-		}
-		seen[place{t, k}] = true
-		ref := shardRef{t, int(k.hash() >> 56)}
-		t.n -= t.shards[ref.i].count(k, p)
-		b.touched[ref] = true
-		b.dirty[f] = true
-	}
-}
-
-// finish rebuilds the edited shards, drops empty tables, orders tables by
-// minOrd and returns the snapshot, which must not be changed afterwards.
-func (b *builder) finish() *snapshot {
-	for ref := range b.touched {
-		ref.t.shards[ref.i] = ref.t.shards[ref.i].rebuild(b.removed, b.added[ref])
-	}
-	for f, d := range b.dirty {
-		if !d {
-			continue
-		}
-		fi := b.famFor(f)
-		fi.tables = slices.DeleteFunc(fi.tables, func(t *lenTable) bool { return t.n == 0 })
-		slices.SortFunc(fi.tables, func(x, y *lenTable) int {
-			switch {
-			case x.minOrd < y.minOrd:
-				return -1
-			case x.minOrd > y.minOrd:
-				return 1
-			}
-			return y.bits - x.bits
-		})
-		if len(fi.tables) == 0 {
-			b.s.fam[f] = nil
-		}
-	}
-	return b.s
 }

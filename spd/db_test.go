@@ -1,6 +1,8 @@
 package spd
 
 import (
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -424,9 +426,12 @@ func TestLookupScales(t *testing.T) {
 	}
 }
 
-func BenchmarkAdd(b *testing.B) {
+// benchmarkUpdate times Add (add) or Remove (!add) of one client policy
+// in an SPD of gatewayPolicies(n), where all clients' /32s share one prefix
+// length; the other half of each Add and Remove pair is not timed.
+func benchmarkUpdate(b *testing.B, n int, add bool) {
 	var db DB
-	if err := db.Replace(gatewayPolicies(100000)); err != nil {
+	if err := db.Replace(gatewayPolicies(n)); err != nil {
 		b.Fatal(err)
 	}
 	local := []Selector{mustSel("10.0.0.0/16")}
@@ -435,11 +440,35 @@ func BenchmarkAdd(b *testing.B) {
 	for b.Loop() {
 		a := netip.AddrFrom4([4]byte{10, 200, byte(id >> 8), byte(id)})
 		p := &Policy{ID: id, Action: Protect, Local: local, Remote: []Selector{{Prefix: netip.PrefixFrom(a, 32), PortHigh: 0xffff}}}
+		p.Priority = AutoPriority(p)
+		if !add {
+			b.StopTimer()
+		}
 		if err := db.Add(p); err != nil {
 			b.Fatal(err)
 		}
+		if add {
+			b.StopTimer()
+		} else {
+			b.StartTimer()
+		}
 		db.Remove(id)
+		if add {
+			b.StartTimer()
+		}
 		id++
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	for _, n := range []int{10, 1000, 100000} {
+		b.Run(fmt.Sprintf("policies=%d", n), func(b *testing.B) { benchmarkUpdate(b, n, true) })
+	}
+}
+
+func BenchmarkRemove(b *testing.B) {
+	for _, n := range []int{10, 1000, 100000} {
+		b.Run(fmt.Sprintf("policies=%d", n), func(b *testing.B) { benchmarkUpdate(b, n, false) })
 	}
 }
 
@@ -447,5 +476,226 @@ func BenchmarkAdd(b *testing.B) {
 func TestSlotSize(t *testing.T) {
 	if n := unsafe.Sizeof(slot{}); n > 64 {
 		t.Errorf("slot is %d bytes, want at most 64", n)
+	}
+}
+
+// checkTables verifies the index's invariants: each table's count, every
+// directory entry pointing at the chunk whose hash prefix it is, every
+// entry in its chunk and findable, chunks at most half full (unless no
+// split could help) and keys in the side map only there.
+func checkTables(t *testing.T, db *DB) {
+	t.Helper()
+	s := db.snap.Load()
+	if s == nil {
+		return
+	}
+	for f, fi := range s.fam {
+		if fi == nil {
+			continue
+		}
+		if len(fi.tables) == 0 {
+			t.Fatalf("family %d: empty famIndex", f)
+		}
+		for i := range fi.tables {
+			lt := &fi.tables[i]
+			if i > 0 && fi.tables[i-1].minOrd > lt.minOrd {
+				t.Fatalf("family %d: tables out of order", f)
+			}
+			depth := 64 - lt.shift
+			chunks := lt.w.chunks
+			if len(lt.first) != 1<<depth || len(chunks) != len(lt.first) {
+				t.Fatalf("/%d: directory of depth %d has %d entries", lt.bits, depth, len(lt.first))
+			}
+			if lt.w.fresh {
+				t.Fatalf("/%d: published table marked fresh", lt.bits)
+			}
+			n := 0
+			for j := 0; j < len(chunks); {
+				c := chunks[j]
+				if c.depth > depth || uint64(len(c.slots)) != lt.mask+1 {
+					t.Fatalf("/%d: chunk depth %d in directory depth %d, %d slots, mask %d", lt.bits, c.depth, depth, len(c.slots), lt.mask)
+				}
+				lo, hi := lt.span(j, c)
+				if lo != j {
+					t.Fatalf("/%d: chunk at %d spans %d-%d", lt.bits, j, lo, hi)
+				}
+				for x := lo; x < hi; x++ {
+					if chunks[x] != c || lt.first[x].Load() != &c.slots[0] {
+						t.Fatalf("/%d: entry %d does not point at its chunk", lt.bits, x)
+					}
+				}
+				cn := 0
+				for si := range c.slots {
+					sl := &c.slots[si]
+					if sl.e.pol == nil {
+						continue
+					}
+					cn++
+					h := lt.hash(sl.key)
+					if int(h>>lt.shift) < lo || int(h>>lt.shift) >= hi {
+						t.Fatalf("/%d: key %v in the wrong chunk", lt.bits, sl.key)
+					}
+					if sm := lt.side; sm != nil && sm.m[sl.key] != nil {
+						t.Fatalf("/%d: key %v in a chunk and the side map", lt.bits, sl.key)
+					}
+					// Reachable from its home slot without an empty slot.
+					for p := h & lt.mask; p != uint64(si); p = (p + 1) & lt.mask {
+						if c.slots[p].e.pol == nil {
+							t.Fatalf("/%d: slot %d unreachable", lt.bits, si)
+						}
+					}
+				}
+				if cn != c.n {
+					t.Fatalf("/%d: chunk counts %d, holds %d", lt.bits, c.n, cn)
+				}
+				if cn >= len(c.slots) {
+					t.Fatalf("/%d: chunk full", lt.bits)
+				}
+				n += cn
+				j = hi
+			}
+			if sm := lt.side; sm != nil {
+				if len(sm.m) == 0 {
+					t.Fatalf("/%d: empty side map", lt.bits)
+				}
+				for _, es := range sm.m {
+					if len(es) == 0 || !slices.IsSortedFunc(es, func(a, b entry) int { return cmp.Compare(a.ord, b.ord) }) {
+						t.Fatalf("/%d: side map entries empty or out of order", lt.bits)
+					}
+					n += len(es)
+				}
+			}
+			if n != lt.w.n || n == 0 {
+				t.Fatalf("/%d: %d entries, counted %d", lt.bits, n, lt.w.n)
+			}
+		}
+	}
+}
+
+// TestManyPoliciesMatchLinear drives the DB through random Add and Remove
+// of thousands of policies, enough for chunks to split, directories to
+// double and keys with many policies to move to the side map, and checks
+// lookups against a linear scan and the index against its invariants.
+func TestManyPoliciesMatchLinear(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	locals := []Selector{mustSel("10.0.0.0/16"), mustSel("10.0.3.4"), mustSel("10.0.0.0/16[tcp]"), mustSel("%any"), mustSel("2001:db8::/32")}
+	remote := func() Selector {
+		switch x := r.IntN(20); {
+		case x == 0:
+			return mustSel("10.9.9.9") // many policies, one key
+		case x == 1:
+			return Selector{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(r.IntN(256)), 0}), 24), PortHigh: 0xffff}
+		case x == 2:
+			return Selector{Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 1, 14: byte(r.IntN(256)), 15: byte(r.IntN(256))}), 128), PortHigh: 0xffff}
+		case x == 3:
+			return Selector{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(r.IntN(256)), byte(r.IntN(256))}), 32), Proto: ProtoUDP, PortLow: 500, PortHigh: 500}
+		}
+		return Selector{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(r.IntN(256)), byte(r.IntN(256))}), 32), PortHigh: 0xffff}
+	}
+	var db DB
+	var installed []*Policy
+	check := func(step int) {
+		checkTables(t, &db)
+		for range 300 {
+			p := &Packet{Src: mustAddr("10.0.3.4"), Proto: ProtoTCP, SrcPort: 1000, DstPort: 80}
+			if r.IntN(4) == 0 {
+				p.Proto, p.DstPort = ProtoUDP, 500
+			}
+			if len(installed) > 0 && r.IntN(3) > 0 {
+				pol := installed[r.IntN(len(installed))]
+				rs := pol.Remote[r.IntN(len(pol.Remote))]
+				p.Dst = rs.Prefix.Addr()
+			} else {
+				p.Dst = netip.AddrFrom4([4]byte{10, 1, byte(r.IntN(256)), byte(r.IntN(256))})
+			}
+			if !p.Dst.Is4() {
+				p.Src = mustAddr("2001:db8::1")
+			}
+			if got, want := db.LookupOutbound(p), linearLookup(installed, p); got != want {
+				t.Fatalf("step %d: %+v: got %+v, want %+v", step, p, got, want)
+			}
+		}
+	}
+	nextID := uint32(1)
+	for step := range 12000 {
+		if r.IntN(10) < 6 || len(installed) == 0 {
+			p := &Policy{ID: nextID, Priority: uint32(r.IntN(4)), Action: Protect, Local: []Selector{locals[r.IntN(len(locals))]}}
+			for range 1 + r.IntN(2) {
+				p.Remote = append(p.Remote, remote())
+			}
+			if r.IntN(2) == 0 {
+				p.ID = 1<<31 - nextID // IDs out of order: inserts before a key's entries
+			}
+			nextID++
+			if err := db.Add(p); err != nil {
+				t.Fatal(err)
+			}
+			installed = append(installed, p)
+		} else {
+			i := r.IntN(len(installed))
+			db.Remove(installed[i].ID)
+			installed = slices.Delete(installed, i, i+1)
+		}
+		if step%1000 == 999 {
+			check(step)
+		}
+	}
+	check(-1)
+	// Replace builds the same index in one go.
+	if err := db.Replace(slices.Clone(installed)); err != nil {
+		t.Fatal(err)
+	}
+	check(-2)
+	for len(installed) > 0 {
+		i := r.IntN(len(installed))
+		db.Remove(installed[i].ID)
+		installed = slices.Delete(installed, i, i+1)
+		if len(installed)%500 == 0 {
+			check(-3)
+		}
+	}
+	if s := db.snap.Load(); s.fam[0] != nil || s.fam[1] != nil {
+		t.Errorf("tables left after removing every policy")
+	}
+}
+
+// TestCollidingKeys installs policies for IPv6 hosts whose keys all hash
+// alike (made from the hash function), which no split separates: they
+// fill one chunk and then go to the side map, and every one is found.
+func TestCollidingKeys(t *testing.T) {
+	var db DB
+	var installed []*Policy
+	for i := range uint64(600) {
+		lo := i + 1
+		hi := 0x20010db800000000 ^ lo*0x9e3779b97f4a7c15
+		var a [16]byte
+		binary.BigEndian.PutUint64(a[:8], hi)
+		binary.BigEndian.PutUint64(a[8:], lo)
+		p := &Policy{ID: uint32(i + 1), Action: Protect, Local: []Selector{mustSel("::/0")},
+			Remote: []Selector{{Prefix: netip.PrefixFrom(netip.AddrFrom16(a), 128), PortHigh: 0xffff}}}
+		if err := db.Add(p); err != nil {
+			t.Fatal(err)
+		}
+		installed = append(installed, p)
+	}
+	checkTables(t, &db)
+	lt := db.snap.Load().fam[1].tables[0]
+	if sm := lt.side; sm == nil || len(sm.m) < 300 {
+		t.Errorf("side map does not hold the colliding keys")
+	}
+	if lt.mask+1 > maxChunk {
+		t.Errorf("chunks of %d slots", lt.mask+1)
+	}
+	for len(installed) > 0 {
+		for _, p := range installed[:min(len(installed), 50)] {
+			pk := &Packet{Src: mustAddr("2001:db8::1"), Dst: p.Remote[0].Prefix.Addr(), Proto: ProtoTCP}
+			if got := db.LookupOutbound(pk); got != p {
+				t.Fatalf("policy %d: got %v", p.ID, got)
+			}
+		}
+		i := len(installed) / 3
+		db.Remove(installed[i].ID)
+		installed = slices.Delete(installed, i, i+1)
+		checkTables(t, &db)
 	}
 }

@@ -1,0 +1,375 @@
+package spd
+
+import (
+	"maps"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"unsafe"
+)
+
+// A lenTable holds the entries whose remote prefix has one length: an
+// extendible hash table (a directory of 2^depth entries, indexed by the top
+// bits of a key's hash, pointing at chunks, each a small open-addressing
+// table of its own) from masked prefix to entries.
+//
+// Lookups never lock. A lenTable value is immutable once published (in a
+// snapshot's famIndex); its directory entries are atomic pointers that
+// writers (serialised by DB.mu) change in place, and a writer never
+// changes a chunk a reader may see: it builds a changed copy of the one
+// chunk a key lives in and points the directory entries at it, so that Add
+// and Remove copy at most maxChunk slots however many policies there are.
+// A chunk more than half full splits in two (by one more bit of the hash),
+// doubling the directory when its depth is already the directory's (a new
+// directory, published with a new lenTable value); until the table has
+// more than one chunk, its only chunk grows instead, so a small table stays
+// small. Every chunk of a directory has the same number of slots, so a
+// lookup reads no chunk header: the directory entry, then the slots.
+//
+// A key with several entries (several policies with the same remote
+// prefix) has several slots in its chunk, inserted in order, so the probe
+// sequence meets them in order. A key with more than bulkyKey entries
+// moves to the side map, a sorted slice per key, since no split can
+// separate entries with one hash; so does a key that finds its chunk full of
+// keys with one hash.
+type lenTable struct {
+	bits   int                    // prefix length in 128-bit terms (IPv4 lengths + 96)
+	minOrd order                  // no entry orders before this (a lower bound after removals)
+	seed   uint64                 // hash seed, random per table
+	shift  uint                   // 64 - the directory's depth, at least 1
+	mask   uint64                 // slots per chunk - 1
+	first  []atomic.Pointer[slot] // the directory: first slot of each entry's chunk
+	side   *sideMap               // nil when empty
+	w      *tableState
+}
+
+// tableState is the writer's side of a table, shared by all its lenTable
+// values.
+type tableState struct {
+	chunks []*chunk // parallel to the current directory
+	n      int      // entries, including the side map's
+	fresh  bool     // no reader can see the table yet: chunks change in place
+}
+
+const (
+	maxChunkBits = 8
+	maxChunk     = 1 << maxChunkBits // slots per chunk, at most
+	minChunk     = 4
+	maxDepth     = 64 - maxChunkBits // the directory's bits stay clear of the slot's
+	bulkyKey     = 8
+)
+
+// chunk is an immutable open-addressing hash table (linear probing, at most
+// half full unless no split can help) of mask+1 slots.
+type chunk struct {
+	slots []slot
+	depth uint // bits of the hash that all its keys share
+	n     int  // entries
+}
+
+// slot is one entry under its key. A slot is one cache line: a lookup that
+// hits touches one or two slots and follows no further pointer.
+type slot struct {
+	key addrKey
+	e   entry // e.pol == nil: empty slot
+}
+
+// sideMap holds the keys with more than bulkyKey entries, and keys that
+// found their chunk full and could not split it (hashes that collide), each
+// with its entries in order. It is immutable.
+type sideMap struct {
+	m map[addrKey][]entry
+}
+
+func newLenTable(bits int) lenTable {
+	c := &chunk{slots: make([]slot, minChunk)}
+	t := lenTable{bits: bits, minOrd: math.MaxUint64, seed: rand.Uint64(), shift: 63, mask: minChunk - 1,
+		first: make([]atomic.Pointer[slot], 2), w: &tableState{chunks: make([]*chunk, 2), fresh: true}}
+	t.set(0, 2, c)
+	return t
+}
+
+func (t *lenTable) hash(k addrKey) uint64 { return k.hash(t.seed) }
+
+// chunkAt returns the first slot of the chunk for hash h.
+func (t *lenTable) chunkAt(h uint64) *slot {
+	return t.first[h>>(t.shift&63)].Load()
+}
+
+// slotAt returns slot i (at most the table's mask) of the chunk whose first
+// slot is first. Every chunk of a directory has mask+1 slots.
+func slotAt(first *slot, i uint64) *slot {
+	return (*slot)(unsafe.Add(unsafe.Pointer(first), uintptr(i)*unsafe.Sizeof(slot{})))
+}
+
+// span returns the directory entries [lo, hi) that point at c, the chunk of
+// entry i.
+func (t *lenTable) span(i int, c *chunk) (lo, hi int) {
+	n := 1 << (64 - t.shift - c.depth)
+	lo = i &^ (n - 1)
+	return lo, lo + n
+}
+
+// set points the directory entries [lo, hi) at c.
+func (t *lenTable) set(lo, hi int, c *chunk) {
+	for i := lo; i < hi; i++ {
+		t.w.chunks[i] = c
+		t.first[i].Store(&c.slots[0])
+	}
+}
+
+// put inserts e under k (hash h) at the end of k's probe sequence; c has
+// room.
+func (c *chunk) put(h uint64, k addrKey, e entry) {
+	mask := uint64(len(c.slots) - 1)
+	i := h & mask
+	for c.slots[i].e.pol != nil {
+		i = (i + 1) & mask
+	}
+	c.slots[i] = slot{key: k, e: e}
+	c.n++
+}
+
+// walk calls f for c's entries, each key's in probe order: it starts right
+// after an empty slot, which a cluster never wraps past.
+func (c *chunk) walk(f func(s *slot)) {
+	if c.n == 0 {
+		return
+	}
+	mask := len(c.slots) - 1
+	start := 0
+	for c.slots[start].e.pol != nil {
+		start++
+	}
+	for j := 1; j <= len(c.slots); j++ {
+		if s := &c.slots[(start+j)&mask]; s.e.pol != nil {
+			f(s)
+		}
+	}
+}
+
+// count returns the number of entries under k (hash h) and whether any
+// of them orders after ord.
+func (c *chunk) count(h uint64, k addrKey, ord order) (n int, later bool) {
+	mask := uint64(len(c.slots) - 1)
+	for i := h & mask; c.slots[i].e.pol != nil; i = (i + 1) & mask {
+		if c.slots[i].key == k {
+			n++
+			later = later || c.slots[i].e.ord > ord
+		}
+	}
+	return n, later
+}
+
+// rebuilt returns a copy of c with size slots, without the entries for
+// which drop returns true, plus e under k if add.
+func (t *lenTable) rebuilt(c *chunk, size int, drop func(s *slot) bool, add bool, k addrKey, e entry) *chunk {
+	nc := &chunk{slots: make([]slot, size), depth: c.depth}
+	c.walk(func(s *slot) {
+		if drop != nil && drop(s) {
+			return
+		}
+		if add && s.key == k && s.e.ord > e.ord {
+			nc.put(t.hash(k), k, e) // before the key's later entries
+			add = false
+		}
+		nc.put(t.hash(s.key), s.key, s.e)
+	})
+	if add {
+		nc.put(t.hash(k), k, e)
+	}
+	return nc
+}
+
+// insert adds e under k. t is the writer's copy of the table, to be
+// published after.
+func (t *lenTable) insert(k addrKey, e entry) {
+	t.w.n++
+	t.minOrd = min(t.minOrd, e.ord)
+	if sm := t.side; sm != nil {
+		if es, ok := sm.m[k]; ok {
+			t.setSide(k, insertSorted(slices.Clone(es), e))
+			return
+		}
+	}
+	h := t.hash(k)
+	for {
+		i := int(h >> t.shift)
+		c := t.w.chunks[i]
+		size := len(c.slots)
+		n, later := c.count(h, k, e.ord)
+		if n >= bulkyKey {
+			t.toSide(i, c, k, e)
+			return
+		}
+		if c.n+1 > size/2 {
+			switch {
+			case c.depth == 0 && size < maxChunk:
+				t.regrow(2 * size)
+				continue
+			case c.depth < maxDepth && t.splits(c, h):
+				t.split(i, c)
+				continue
+			case c.n+1 >= size:
+				// Full, and no split helps: keys whose hashes collide
+				// (IPv6 keys can be made to) go to the side map.
+				t.toSide(i, c, k, e)
+				return
+			}
+		}
+		if t.w.fresh && !later {
+			c.put(h, k, e)
+			return
+		}
+		var nc *chunk
+		if !later {
+			nc = &chunk{slots: slices.Clone(c.slots), depth: c.depth, n: c.n}
+			nc.put(h, k, e)
+		} else {
+			nc = t.rebuilt(c, size, nil, true, k, e)
+		}
+		lo, hi := t.span(i, c)
+		t.set(lo, hi, nc)
+		return
+	}
+}
+
+// toSide moves k's entries in c, the chunk of directory entry i, and e to
+// the side map.
+func (t *lenTable) toSide(i int, c *chunk, k addrKey, e entry) {
+	var es []entry
+	c.walk(func(s *slot) {
+		if s.key == k {
+			es = append(es, s.e)
+		}
+	})
+	t.setSide(k, insertSorted(es, e))
+	if len(es) > 0 {
+		lo, hi := t.span(i, c)
+		t.set(lo, hi, t.rebuilt(c, len(c.slots), func(s *slot) bool { return s.key == k }, false, k, e))
+	}
+}
+
+// remove drops p's entries under k and returns how many there were. t is
+// the writer's copy of the table, to be published after.
+func (t *lenTable) remove(k addrKey, p *Policy) int {
+	if sm := t.side; sm != nil {
+		if es, ok := sm.m[k]; ok {
+			kept := slices.DeleteFunc(slices.Clone(es), func(e entry) bool { return e.pol == p })
+			n := len(es) - len(kept)
+			if n > 0 {
+				t.setSide(k, kept)
+				t.w.n -= n
+			}
+			return n
+		}
+	}
+	h := t.hash(k)
+	i := int(h >> t.shift)
+	c := t.w.chunks[i]
+	n := 0
+	mask := uint64(len(c.slots) - 1)
+	for j := h & mask; c.slots[j].e.pol != nil; j = (j + 1) & mask {
+		if c.slots[j].key == k && c.slots[j].e.pol == p {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	lo, hi := t.span(i, c)
+	t.set(lo, hi, t.rebuilt(c, len(c.slots), func(s *slot) bool { return s.key == k && s.e.pol == p }, false, k, entry{}))
+	t.w.n -= n
+	return n
+}
+
+// setSide sets a side map with es under k (none if es is empty).
+func (t *lenTable) setSide(k addrKey, es []entry) {
+	var m map[addrKey][]entry
+	if sm := t.side; sm != nil {
+		m = maps.Clone(sm.m)
+	} else {
+		m = make(map[addrKey][]entry)
+	}
+	if len(es) > 0 {
+		m[k] = es
+	} else {
+		delete(m, k)
+	}
+	t.side = nil
+	if len(m) > 0 {
+		t.side = &sideMap{m: m}
+	}
+}
+
+// insertSorted inserts e into es (sorted by order) after the entries that
+// order the same or before.
+func insertSorted(es []entry, e entry) []entry {
+	i, _ := slices.BinarySearchFunc(es, e.ord, func(x entry, o order) int {
+		if x.ord <= o {
+			return -1
+		}
+		return 1
+	})
+	return slices.Insert(es, i, e)
+}
+
+// splits reports whether splitting c separates its entries, with one more
+// under hash h: whether the next bit of their hashes differs.
+func (t *lenTable) splits(c *chunk, h uint64) bool {
+	bit := uint64(1) << (63 - c.depth)
+	want := h & bit
+	differ := false
+	c.walk(func(s *slot) {
+		differ = differ || t.hash(s.key)&bit != want
+	})
+	return differ
+}
+
+// split replaces c, the chunk of directory entry i, by two chunks of one
+// more bit, doubling the directory first if c's depth is already the
+// directory's.
+func (t *lenTable) split(i int, c *chunk) {
+	if c.depth == 64-t.shift {
+		first := make([]atomic.Pointer[slot], 2*len(t.first))
+		chunks := make([]*chunk, 2*len(t.w.chunks))
+		for j, cj := range t.w.chunks {
+			chunks[2*j], chunks[2*j+1] = cj, cj
+			first[2*j].Store(&cj.slots[0])
+			first[2*j+1].Store(&cj.slots[0])
+		}
+		t.first, t.w.chunks, t.shift, i = first, chunks, t.shift-1, 2*i
+	}
+	bit := uint64(1) << (63 - c.depth)
+	halves := [2]*chunk{
+		{slots: make([]slot, len(c.slots)), depth: c.depth + 1},
+		{slots: make([]slot, len(c.slots)), depth: c.depth + 1},
+	}
+	c.walk(func(s *slot) {
+		h := t.hash(s.key)
+		half := 0
+		if h&bit != 0 {
+			half = 1
+		}
+		halves[half].put(h, s.key, s.e)
+	})
+	lo, hi := t.span(i, c)
+	mid := (lo + hi) / 2
+	t.set(lo, mid, halves[0])
+	t.set(mid, hi, halves[1])
+}
+
+// regrow gives t a new directory whose chunks have size slots.
+func (t *lenTable) regrow(size int) {
+	old := t.w.chunks
+	t.first = make([]atomic.Pointer[slot], len(old))
+	t.w.chunks = make([]*chunk, len(old))
+	t.mask = uint64(size - 1)
+	for i := 0; i < len(old); {
+		c := old[i]
+		lo, hi := t.span(i, c)
+		t.set(lo, hi, t.rebuilt(c, size, nil, false, addrKey{}, entry{}))
+		i = hi
+	}
+}
