@@ -10,9 +10,10 @@ import (
 
 // TestHandleDatagramNow: with nothing queued, HandleDatagramNow processes a
 // message before it returns (the Manager's workers are not even started
-// here), through a whole IKE SA with its Child SA; with a message queued
-// for the same worker, it queues behind it, and the workers answer both
-// once they run.
+// here), through a whole IKE SA with its Child SA, except a fresh
+// IKE_SA_INIT request on the NAT-T port, which queues; with a message
+// queued for the same worker, it queues behind it, and the workers answer
+// both once they run.
 func TestHandleDatagramNow(t *testing.T) {
 	s := newScriptedInitiator(t)
 	m := s.m
@@ -38,6 +39,18 @@ func TestHandleDatagramNow(t *testing.T) {
 	if got := len(m.snapshot()); got != 1 {
 		t.Fatalf("%d IKE SAs, want 1", got)
 	}
+
+	// A fresh IKE_SA_INIT request on the NAT-T port queues even so: that
+	// port's receiver carries ESP, which must not wait behind a flood.
+	m.HandleDatagramNow(s.initRequest(), r4500, l4500, true)
+	if _, n := s.tr.take(); n != 0 {
+		t.Fatalf("fresh IKE_SA_INIT on the NAT-T port: %d answers before the workers ran, want 0", n)
+	}
+	if got := len(m.initInbox); got != 1 {
+		t.Fatalf("fresh IKE_SA_INIT on the NAT-T port: %d requests queued, want 1", got)
+	}
+	d := <-m.initInbox
+	m.done(d)
 
 	// A fresh request waits in the queue (no worker runs): the next one
 	// must not overtake it.

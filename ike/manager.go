@@ -226,9 +226,11 @@ func (m *Manager) HandleDatagram(pkt []byte, remote, local netip.AddrPort, natt 
 // would take it, it is processed on the caller's goroutine before
 // HandleDatagramNow returns. That saves waking the worker, a thread switch
 // per message, which on a virtual machine costs about as much as an
-// IKE_SA_INIT's own work. A receiver calls it for a datagram that came
-// alone in its read, so that a burst still spreads over the workers, and
-// a flood still queues (and gets its COOKIEs) as with HandleDatagram.
+// IKE_SA_INIT's own work. A receiver calls it for the last datagram of its
+// read only, so that a burst still spreads over the workers, and a flood
+// still queues (and gets its COOKIEs) as with HandleDatagram. A fresh
+// IKE_SA_INIT request on the NAT-T port (natt) always queues: that
+// receiver also carries ESP, which must not wait behind a flood.
 func (m *Manager) HandleDatagramNow(pkt []byte, remote, local netip.AddrPort, natt bool) {
 	m.handleDatagram(pkt, remote, local, natt, true)
 }
@@ -271,7 +273,7 @@ func (m *Manager) handleDatagram(pkt []byte, remote, local netip.AddrPort, natt,
 	} else {
 		d.pkt = append([]byte(nil), pkt...)
 	}
-	if now && len(q) == 0 {
+	if now && len(q) == 0 && !(natt && d.fresh) {
 		m.process(d)
 		m.done(d)
 		return

@@ -48,6 +48,7 @@ const (
 	verdictOK     = sad.NumDropReasons
 	verdictSilent = sad.NumDropReasons + 1
 	verdictDummy  = sad.NumDropReasons + 2
+	verdictIKE    = sad.NumDropReasons + 3 // an IKE message (non-ESP marker), delivered after the batch
 )
 
 func newBatch(size int, outbound bool, bufLen int) *batch {

@@ -319,6 +319,8 @@ func checkInbound(t testing.TB, sas []*fuzzSA, b *batch, ws *workerState, data [
 	db, installed := fuzzDB(t, sas)
 
 	var ikeGot [][]byte
+	var ikeAlone []bool
+	finished := false
 	var moved int
 	tn := &Tunnel{log: fuzzLog, opts: Options{SPD: &spd.DB{}, SAD: db, Workers: 1,
 		IKE: func(pkt []byte, remote, local netip.AddrPort, natt, alone bool) {
@@ -328,7 +330,11 @@ func checkInbound(t testing.TB, sas []*fuzzSA, b *batch, ws *workerState, data [
 			if remote != fuzzPeer && remote != fuzzMoved {
 				t.Errorf("IKE datagram from %v, which sent none", remote)
 			}
+			if !finished {
+				t.Error("IKE datagram handed over before the batch's ESP packets were finished")
+			}
 			ikeGot = append(ikeGot, bytes.Clone(pkt))
+			ikeAlone = append(ikeAlone, alone)
 		},
 		PeerMoved: func(sa *sad.SA, from netip.AddrPort) {
 			if from != fuzzMoved || !sa.Encap || sa.Dead() {
@@ -362,8 +368,19 @@ func checkInbound(t testing.TB, sas []*fuzzSA, b *batch, ws *workerState, data [
 		tn.classifyInbound(b, fuzzConn{raw: raw})
 		tn.openRange(b, 0, b.n, ws)
 		var fin finisher
+		finished = false
 		tn.finishInbound(b, &fin)
 		fin.tally.flush()
+		finished = true
+		before := len(ikeAlone)
+		tn.deliverIKE(b, fuzzConn{raw: raw})
+		// Only the last IKE message of a read may be processed by the
+		// reader itself.
+		for i, alone := range ikeAlone[before:] {
+			if last := before+i == len(ikeAlone)-1; alone != last {
+				t.Fatalf("pass %d: IKE datagram %d of %d marked alone %v", pass, i+1, len(ikeAlone)-before, alone)
+			}
+		}
 
 		var outBytes uint64
 		for _, o := range b.out {

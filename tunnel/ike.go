@@ -51,7 +51,9 @@ func (t *Tunnel) routineReceiveIKE(c batchConn) {
 		}
 		for i := 0; i < n; i++ {
 			if h := t.opts.IKE; h != nil {
-				h(bufs[i][:sizes[i]], srcs[i], locals[i], false, n == 1)
+				// The last message of the read may be processed here
+				// (see deliverIKE), the others by IKE's workers.
+				h(bufs[i][:sizes[i]], srcs[i], locals[i], false, i == n-1)
 			}
 		}
 	}

@@ -58,7 +58,37 @@ func (t *Tunnel) processInbound(b *batch, c batchConn, ws *workerState) {
 	}
 	t.fin.tally.flush()
 	t.finishMu.Unlock()
+	t.deliverIKE(b, c)
 	t.putBatch(b)
+}
+
+// deliverIKE hands the batch's IKE messages (verdictIKE) to the IKE hook,
+// after the batch's ESP packets went to the TUN device, so that none of
+// them waits while IKE works. The last one is marked alone: the hook may
+// process it on this goroutine, where it costs no thread switch; the
+// others go to IKE's workers and run alongside it. A burst of handshakes
+// then still spreads over the cores, and at most one IKE message is
+// processed before the next read.
+func (t *Tunnel) deliverIKE(b *batch, c batchConn) {
+	h := t.opts.IKE
+	last := -1
+	for i := b.n - 1; i >= 0; i-- {
+		if b.verdict[i] == verdictIKE {
+			last = i
+			break
+		}
+	}
+	if last < 0 {
+		return
+	}
+	for i := 0; i <= last; i++ {
+		if b.verdict[i] != verdictIKE {
+			continue
+		}
+		if h != nil {
+			h(b.bufs[i][rxOffset+4:rxOffset+b.sizes[i]], b.srcs[i], c.LocalAddr(), true, i == last)
+		}
+	}
 }
 
 // classifyInbound sorts out keepalives and IKE datagrams, finds the SA of
@@ -80,10 +110,7 @@ func (t *Tunnel) classifyInbound(b *batch, c batchConn) {
 			}
 			if len(p) >= 4 && binary.BigEndian.Uint32(p) == 0 {
 				t.nonESP.Add(1)
-				if h := t.opts.IKE; h != nil {
-					h(p[4:], b.srcs[i], c.LocalAddr(), true, b.n == 1)
-				}
-				b.verdict[i] = verdictSilent
+				b.verdict[i] = verdictIKE // for deliverIKE, once the ESP is out
 				continue
 			}
 		}
@@ -178,7 +205,7 @@ func (t *Tunnel) finishInbound(b *batch, f *finisher) {
 		v := b.verdict[i]
 		sa := b.sas[i]
 		switch {
-		case v == verdictSilent:
+		case v == verdictSilent || v == verdictIKE:
 			continue
 		case v == verdictDummy:
 			if sa.Replay != nil && sa.Replay.Size() > 0 {

@@ -53,10 +53,11 @@ type Options struct {
 	// IKE receives IKE messages: datagrams on IKEPort (natt false), and
 	// datagrams on the ESP-in-UDP port that start with the non-ESP marker
 	// (RFC 3948 2.2, natt true; pkt excludes the marker). pkt is only valid
-	// during the call. alone is set when the read that brought pkt brought
-	// nothing else, so that no datagram of that socket waits behind it: the
-	// handler may then process the message before it returns, on the
-	// reader's goroutine, instead of handing it to another one.
+	// during the call. alone is set for the last IKE message of a read,
+	// once the read's ESP packets are delivered: the handler may process
+	// that one before it returns, on the reader's goroutine, instead of
+	// handing it to another one (no thread switch), while the read's other
+	// IKE messages go to other goroutines and run alongside it.
 	IKE func(pkt []byte, remote, local netip.AddrPort, natt, alone bool)
 	// Acquire is called when an outbound packet matches a protect policy
 	// that has no SA yet. The packet waits in a small queue until Flush.
