@@ -31,6 +31,14 @@ var lookupHost = func(name string) ([]netip.Addr, error) {
 	return addrs, err
 }
 
+// An established IKE SA has up to three periodic duties: its rekey, dead
+// peer detection and NAT keepalives. They share one runtime timer per SA
+// (rather than one each: a runtime timer and its callback take about 150
+// bytes, and a gateway holds many thousands of IKE SAs) that fires at the
+// earliest of the deadlines below, kept as durations since sa.created
+// (monotonic; 0 = not armed). onLifeTimer runs the ones that are due and
+// arms the timer for the next.
+
 // scheduleRekeyLocked arms the IKE SA rekey: rekey_time minus a random part
 // of rand_time, so that the two ends do not collide every time.
 func (sa *ikeSA) scheduleRekeyLocked() {
@@ -44,13 +52,9 @@ func (sa *ikeSA) scheduleRekeyLocked() {
 	if d < time.Second {
 		d = time.Second
 	}
-	sa.rekeyTimer = time.AfterFunc(d, func() {
-		sa.mu.Lock()
-		defer sa.mu.Unlock()
-		if sa.state == stateEstablished && sa.rekeyedTo == nil {
-			sa.enqueueLocked("rekey IKE", func() { sa.sendIKERekeyLocked(nil) })
-		}
-	})
+	now := sa.sinceCreated()
+	sa.rekeyAt = now + d
+	sa.armLifeTimerLocked(now)
 }
 
 // scheduleDPDLocked arms dead peer detection: after dpd_delay without any
@@ -60,29 +64,9 @@ func (sa *ikeSA) scheduleDPDLocked() {
 	if sa.conn == nil || sa.conn.DPDDelay <= 0 {
 		return
 	}
-	delay := sa.conn.DPDDelay
-	var last uint64
-	sa.dpdTimer = time.AfterFunc(delay, func() {
-		sa.mu.Lock()
-		defer sa.mu.Unlock()
-		if sa.state != stateEstablished {
-			return
-		}
-		var in uint64
-		for _, c := range sa.children {
-			if c.in != nil {
-				in += c.in.Packets.Load()
-			}
-		}
-		if in != last {
-			last = in
-			sa.lastHeard = time.Now()
-		}
-		if time.Since(sa.lastHeard) >= delay && sa.pending == nil {
-			sa.sendDPDLocked()
-		}
-		sa.dpdTimer.Reset(delay) // the same timer again: no garbage per check
-	})
+	now := sa.sinceCreated()
+	sa.dpdAt = now + sa.conn.DPDDelay
+	sa.armLifeTimerLocked(now)
 }
 
 // scheduleKeepaliveLocked sends NAT-keepalives while we are behind a NAT
@@ -91,19 +75,89 @@ func (sa *ikeSA) scheduleKeepaliveLocked() {
 	if !sa.natLocal || !sa.natt {
 		return
 	}
-	iv := sa.mgr.cfg.IKE.KeepaliveInterval
-	if iv <= 0 {
-		iv = 20 * time.Second
+	now := sa.sinceCreated()
+	sa.keepaliveAt = now + sa.keepaliveInterval()
+	sa.armLifeTimerLocked(now)
+}
+
+func (sa *ikeSA) keepaliveInterval() time.Duration {
+	if iv := sa.mgr.cfg.IKE.KeepaliveInterval; iv > 0 {
+		return iv
 	}
-	sa.keepaliveTimer = time.AfterFunc(iv, func() {
-		sa.mu.Lock()
-		defer sa.mu.Unlock()
-		if sa.state != stateEstablished && sa.state != stateDeleting {
-			return
+	return 20 * time.Second
+}
+
+// sinceCreated is the clock of the life timer's deadlines.
+func (sa *ikeSA) sinceCreated() time.Duration {
+	return max(time.Since(sa.created), 1) // 0 means "not armed"
+}
+
+// armLifeTimerLocked sets the life timer to the earliest armed deadline;
+// with none armed it leaves the timer alone (it has fired, or it fires
+// once more and finds nothing due).
+func (sa *ikeSA) armLifeTimerLocked(now time.Duration) {
+	next := time.Duration(0)
+	for _, at := range [...]time.Duration{sa.rekeyAt, sa.dpdAt, sa.keepaliveAt} {
+		if at != 0 && (next == 0 || at < next) {
+			next = at
 		}
-		_ = sa.mgr.tx.SendKeepalive(sa.local, sa.remote)
-		sa.keepaliveTimer.Reset(iv) // the same timer again: no garbage per keepalive
-	})
+	}
+	if next == 0 || sa.state == stateDead {
+		return
+	}
+	d := max(next-now, 0)
+	if sa.lifeTimer == nil {
+		sa.lifeTimer = time.AfterFunc(d, sa.onLifeTimer)
+	} else {
+		sa.lifeTimer.Reset(d) // the same timer again: no garbage per duty
+	}
+}
+
+// onLifeTimer runs the duties that are due: the rekey once, DPD and
+// keepalives again and again while the SA lasts.
+func (sa *ikeSA) onLifeTimer() {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if sa.state == stateDead {
+		return
+	}
+	now := sa.sinceCreated()
+	if at := sa.rekeyAt; at != 0 && now >= at {
+		sa.rekeyAt = 0
+		if sa.state == stateEstablished && sa.rekeyedTo == nil {
+			sa.enqueueLocked("rekey IKE", func() { sa.sendIKERekeyLocked(nil) })
+		}
+	}
+	if at := sa.dpdAt; at != 0 && now >= at {
+		sa.dpdAt = 0
+		if sa.state == stateEstablished {
+			delay := sa.conn.DPDDelay
+			var in uint64
+			for _, c := range sa.children {
+				if c.in != nil {
+					in += c.in.Packets.Load()
+				}
+			}
+			if in != sa.dpdPackets {
+				sa.dpdPackets = in
+				sa.lastHeard = time.Now()
+			}
+			if time.Since(sa.lastHeard) >= delay && sa.pending == nil {
+				sa.sendDPDLocked()
+			}
+			if sa.state == stateEstablished {
+				sa.dpdAt = now + delay
+			}
+		}
+	}
+	if at := sa.keepaliveAt; at != 0 && now >= at {
+		sa.keepaliveAt = 0
+		if sa.state == stateEstablished || sa.state == stateDeleting {
+			_ = sa.mgr.tx.SendKeepalive(sa.local, sa.remote)
+			sa.keepaliveAt = now + sa.keepaliveInterval()
+		}
+	}
+	sa.armLifeTimerLocked(now)
 }
 
 // childOf returns the Child SA an ESP SA belongs to (sad.SA.Owner), or nil

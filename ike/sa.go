@@ -45,31 +45,31 @@ func (s saState) String() string {
 
 // ikeSA is one IKE SA and its Child SAs. Every field is guarded by mu
 // unless its comment says otherwise. Fields are ordered so that the struct
-// packs without padding into the allocator's 768-byte size class: a
+// packs with little padding into 760 bytes, which with the allocator's
+// 8-byte header for objects over 512 bytes is its 768-byte size class: a
 // gateway holds one per peer.
 type ikeSA struct {
 	mgr      *Manager
 	log      saLog
 	uniqueID uint32 // immutable
 
-	mu          sync.Mutex
-	state       saState
-	initiator   bool               // original initiator (RFC 7296 2.2)
-	counted     bool               // in Manager.initiated (guarded by the Manager's mutex)
-	natt        bool               // IKE on the NAT-T port with the non-ESP marker
-	natLocal    bool               // we are behind a NAT, or pretend to be (natFake)
-	natFake     bool               // natLocal only because encap = true forces it
-	natRemote   bool               // the peer is behind a NAT
-	fragOK      bool               // peer announced IKEV2_FRAGMENTATION_SUPPORTED
-	conn        *config.Connection // nil for a responder until IKE_AUTH picked one
-	spiI, spiR  uint64
-	created     time.Time
-	established time.Time
-	halfOpenKey halfOpenKey
-	peerKey     peerKey // in Manager.peers when conn is set (guarded by the Manager's mutex)
-
-	leftHalfOpen bool // IKE_AUTH done; guarded by Manager.mu, as halfOpenKey is there
-	haveLastResp bool // lastResp answers peerNextID-1
+	mu           sync.Mutex
+	state        saState
+	initiator    bool               // original initiator (RFC 7296 2.2)
+	counted      bool               // in Manager.initiated (guarded by the Manager's mutex)
+	natt         bool               // IKE on the NAT-T port with the non-ESP marker
+	natLocal     bool               // we are behind a NAT, or pretend to be (natFake)
+	natFake      bool               // natLocal only because encap = true forces it
+	natRemote    bool               // the peer is behind a NAT
+	fragOK       bool               // peer announced IKEV2_FRAGMENTATION_SUPPORTED
+	haveLastResp bool               // lastResp answers peerNextID-1
+	leftHalfOpen bool               // IKE_AUTH done; guarded by Manager.mu, as halfOpenKey is there
+	conn         *config.Connection // nil for a responder until IKE_AUTH picked one
+	spiI, spiR   uint64
+	created      time.Time
+	established  time.Time
+	halfOpenKey  halfOpenKey
+	peerKey      peerKey // in Manager.peers when conn is set (guarded by the Manager's mutex)
 
 	local, remote netip.AddrPort // remote moves with NAT-T (2.23)
 
@@ -110,11 +110,14 @@ type ikeSA struct {
 	leases  []leaseRef
 	eap     *eapState // EAP in IKE_AUTH (RFC 7296 2.16), while it runs
 
-	rekeyTimer, dpdTimer, keepaliveTimer *time.Timer
-	rekeyedTo                            *ikeSA // set when this SA was rekeyed into another
-	rekeying                             *ikeRekey
-	deleteWaiters                        []chan error
-	failReason                           string
+	// The rekey, DPD and keepalive deadlines share one timer (lifecycle.go).
+	lifeTimer                   *time.Timer
+	rekeyAt, dpdAt, keepaliveAt time.Duration // since created; 0 = not armed
+	dpdPackets                  uint64        // inbound ESP packets at the last DPD check
+	rekeyedTo                   *ikeSA        // set when this SA was rekeyed into another
+	rekeying                    *ikeRekey
+	deleteWaiters               []chan error
+	failReason                  string
 }
 
 // ikeSetup is what an IKE SA needs only until it is established: the
@@ -567,10 +570,8 @@ func (sa *ikeSA) destroyLocked(why string) {
 	}
 	sa.pending = nil
 	sa.queue = nil
-	for _, t := range []*time.Timer{sa.rekeyTimer, sa.dpdTimer, sa.keepaliveTimer} {
-		if t != nil {
-			t.Stop()
-		}
+	if sa.lifeTimer != nil {
+		sa.lifeTimer.Stop()
 	}
 	if sa.rekeyedTo == nil {
 		for _, c := range sa.children {
