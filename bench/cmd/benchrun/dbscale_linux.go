@@ -22,8 +22,10 @@ import (
 
 // dbScale is the SPD and SAD with N Child SAs installed, as a gateway holds
 // them: N protect policies 10.0.0.0/16 <-> one /32 per client, an inbound
-// and an outbound AES-128-GCM SA per policy (with real cipher state and a
-// 1024-packet replay window on the inbound SA), plus a bypass and a
+// and an outbound AES-128-GCM SA per policy (with real ciphers, whose
+// AES-GCM state is made by the first packet, so an SA that has carried
+// none holds only its key, and a 1024-packet replay window on the inbound
+// SA, whose bitmap is also made by the first packet), plus a bypass and a
 // catch-all discard policy.
 type dbScale struct {
 	ChildSAs        int     `json:"child_sas"`
