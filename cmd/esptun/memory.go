@@ -13,14 +13,24 @@ import (
 // SAs. With GOGC=100 the heap grows to twice what is live before each
 // collection: at 10 000 IKE and Child SAs (60-100 MB live) that is as much
 // again of RSS holding nothing but garbage, and the runtime returns what
-// the heap no longer uses only slowly. So:
+// the heap no longer uses only slowly. And about 25 MB of the live heap
+// are the data path's packet buffers, mostly never touched (a 64 KiB
+// buffer that receives an IKE message touches one page of it), which
+// with GOGC=100 let some 25 MB of garbage pile up in fresh pages, each
+// one a page fault and resident, before the first collection. So the
+// heap may grow between collections by a headroom sized by the part of
+// the live heap that holds pointers (the "scannable" heap, which is what
+// a collection has to mark) rather than by all of it:
 //
-//   - Once the live heap passes memHeadroom, the GC percentage falls so
-//     that the heap may grow by about memHeadroom between collections
-//     rather than by all of it, but never below memMinPercent: every
-//     collection marks the whole live heap, so the collector's CPU grows
-//     as the percentage falls (at memMinPercent, about four times what
-//     GOGC=100 costs per byte allocated). Small daemons keep GOGC=100.
+//   - The headroom is as large as the scannable heap (what GOGC=100
+//     would allow if there were no pointer-free data), but at least
+//     memMinHeadroom and at most memHeadroom, and never below
+//     memMinPercent of the scannable heap: every collection marks that,
+//     so the collector's CPU grows as the headroom shrinks relative to it
+//     (at memMinPercent, about four times what GOGC=100 costs per byte
+//     allocated). Pointer-free data (packet buffers, keys, messages) is
+//     not marked through and adds little to a collection's cost.
+//   - The GC percentage is that headroom over the live heap, at most 100.
 //   - When the daemon has gone quiet (less than memQuietBytes allocated in
 //     the last tick) after a burst (setting up SAs, listing all of them)
 //     and the heap keeps more than memReleaseMin of free memory, that
@@ -34,6 +44,7 @@ import (
 // A GOGC or GOMEMLIMIT in the environment turns the policy off.
 const (
 	memHeadroom     = 32 << 20
+	memMinHeadroom  = 4 << 20
 	memMinPercent   = 25
 	memPolicyTick   = time.Second
 	memQuietBytes   = 1 << 20
@@ -41,12 +52,15 @@ const (
 	memReleaseEvery = 5 * time.Second
 )
 
-// gcPercentFor returns the GC percentage for a live heap of live bytes.
-func gcPercentFor(live uint64) int {
-	if live <= memHeadroom {
+// gcPercentFor returns the GC percentage for a live heap of live bytes, of
+// which scan bytes are scannable (hold pointers).
+func gcPercentFor(live, scan uint64) int {
+	scan = min(scan, live)
+	headroom := max(min(scan, memHeadroom), scan*memMinPercent/100, memMinHeadroom)
+	if live == 0 {
 		return 100
 	}
-	return max(memMinPercent, int(memHeadroom*100/live))
+	return int(max(1, min(100, headroom*100/live)))
 }
 
 // startMemoryPolicy runs the policy until stop is closed.
@@ -65,6 +79,7 @@ func routineMemoryPolicy(stop <-chan struct{}) {
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/heap/allocs:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"}, // free and not returned to the OS
+		{Name: "/gc/scan/heap:bytes"},
 	}
 	t := time.NewTicker(memPolicyTick)
 	defer t.Stop()
@@ -84,8 +99,8 @@ func routineMemoryPolicy(stop <-chan struct{}) {
 				return // not this runtime's metrics: leave the collector alone
 			}
 		}
-		live, allocs, free := sample[0].Value.Uint64(), sample[1].Value.Uint64(), sample[2].Value.Uint64()
-		if p := gcPercentFor(live); p != cur {
+		live, allocs, free, scan := sample[0].Value.Uint64(), sample[1].Value.Uint64(), sample[2].Value.Uint64(), sample[3].Value.Uint64()
+		if p := gcPercentFor(live, scan); p != cur {
 			debug.SetGCPercent(p)
 			cur = p
 		}

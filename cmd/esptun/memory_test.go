@@ -10,27 +10,35 @@ import (
 )
 
 func TestGCPercentFor(t *testing.T) {
+	const mib = 1 << 20
 	for _, c := range []struct {
-		live uint64
-		want int
+		live, scan uint64
+		want       int
 	}{
-		{0, 100},
-		{20 << 20, 100},
-		{memHeadroom, 100},
-		{64 << 20, 50},
-		{100 << 20, 32},
-		{128 << 20, 25},
-		{1 << 30, memMinPercent},
+		{0, 0, 100},
+		{3 * mib, 1 * mib, 100},         // small: GOGC=100
+		{20 * mib, 20 * mib, 100},       // all pointers, below memHeadroom
+		{memHeadroom, memHeadroom, 100}, // the most GOGC=100 allows
+		{64 * mib, 64 * mib, 50},        // memHeadroom over 64 MiB
+		{100 * mib, 100 * mib, 32},
+		{128 * mib, 128 * mib, 25},
+		{1 << 30, 1 << 30, memMinPercent}, // never below a quarter of what is marked
+		{24 * mib, 1 * mib, 16},           // packet buffers: memMinHeadroom over 24 MiB
+		{24 * mib, 8 * mib, 33},           // the scannable 8 MiB over 24 MiB
+		{128 * mib, 0, 3},                 // pointer-free: memMinHeadroom
+		{1 << 30, 0, 1},                   // at least 1
+		{10 * mib, 20 * mib, 100},         // scan above live (sampled apart) counts as live
 	} {
-		if got := gcPercentFor(c.live); got != c.want {
-			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", c.live>>20, got, c.want)
+		if got := gcPercentFor(c.live, c.scan); got != c.want {
+			t.Errorf("gcPercentFor(%d MiB live, %d MiB scannable) = %d, want %d", c.live/mib, c.scan/mib, got, c.want)
 		}
 	}
 }
 
 // TestMemoryPolicy: with more than memHeadroom live, the policy lowers the
-// GC percentage of this process, and raises it back once the heap is
-// small again.
+// GC percentage of this process, further when the live heap is
+// pointer-free (it costs a collection little), and raises it back once
+// the heap is small again.
 func TestMemoryPolicy(t *testing.T) {
 	old := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(old)
@@ -42,12 +50,6 @@ func TestMemoryPolicy(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go routineMemoryPolicy(stop)
-
-	live := make([]byte, 4*memHeadroom)
-	for i := range live {
-		live[i] = byte(i)
-	}
-	runtime.GC()
 	wait := func(what string, ok func(uint64) bool) {
 		t.Helper()
 		deadline := time.Now().Add(5 * memPolicyTick)
@@ -58,9 +60,27 @@ func TestMemoryPolicy(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	wait("at most 30 with 128 MiB live", func(p uint64) bool { return p <= 30 && p >= memMinPercent })
-	runtime.KeepAlive(live)
-	live = nil
+
+	// 128 MiB of pointers: scannable, so the headroom is memHeadroom.
+	var x byte
+	ptrs := make([]*byte, 4*memHeadroom/8)
+	for i := range ptrs {
+		ptrs[i] = &x
+	}
+	runtime.GC()
+	wait("20-30 with 128 MiB of pointers live", func(p uint64) bool { return p <= 30 && p >= 20 })
+	runtime.KeepAlive(ptrs)
+	ptrs = nil
+
+	// 128 MiB of bytes: the headroom is memMinHeadroom.
+	bytes := make([]byte, 4*memHeadroom)
+	for i := range bytes {
+		bytes[i] = byte(i)
+	}
+	runtime.GC()
+	wait("at most 5 with 128 MiB of bytes live", func(p uint64) bool { return p <= 5 })
+	runtime.KeepAlive(bytes)
+	bytes = nil
 	runtime.GC()
 	wait("100 with the heap small again", func(p uint64) bool { return p == 100 })
 }
