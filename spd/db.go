@@ -154,10 +154,86 @@ func (db *DB) LookupOutbound(p *Packet) *Policy {
 	if s == nil || !p.Dst.IsValid() || !p.Src.IsValid() {
 		return nil
 	}
-	fi := s.fam[family(p.Dst)]
-	if fi == nil {
+	if p.Dst.Is4() {
+		if fi := s.fam[0]; fi != nil {
+			return fi.lookup4(p)
+		}
 		return nil
 	}
+	if fi := s.fam[1]; fi != nil {
+		return fi.lookup6(p)
+	}
+	return nil
+}
+
+// lookup4 is LookupOutbound in the IPv4 tables. Its slots hold priorities,
+// not orders: it reads the best policy's ID only when priorities tie.
+func (fi *famIndex) lookup4(p *Packet) *Policy {
+	d4 := p.Dst.As4()
+	dst := binary.BigEndian.Uint32(d4[:])
+	var src uint32
+	srcV4 := p.Src.Is4()
+	if srcV4 {
+		s4 := p.Src.As4()
+		src = binary.BigEndian.Uint32(s4[:])
+	}
+	var best *Policy
+	var bestPrio uint32 // best's priority
+	for ti := range fi.tables {
+		t := &fi.tables[ti]
+		if best != nil && !earlier(uint32(t.minOrd>>32), uint32(t.minOrd), bestPrio, best) {
+			break // tables are sorted by minOrd
+		}
+		k := dst & mask4(uint8(t.bits-96))
+		h := key4(k).hash(t.seed)
+		first := t.chunkAt4(h)
+		for i := h & t.mask; ; i = (i + 1) & t.mask {
+			s := slotAt4(first, i)
+			if s.pol == nil {
+				break
+			}
+			if s.key != k {
+				continue
+			}
+			if best != nil && (s.prio > bestPrio || s.prio == bestPrio && s.pol.ID >= best.ID) {
+				break // the key's later slots order after this one
+			}
+			if s.matches(p, src, srcV4) {
+				best, bestPrio = s.pol, s.prio
+				break
+			}
+		}
+		if t.side != nil {
+			es := t.side.m[key4(k)]
+			srcKey := key4(src)
+			if !srcV4 {
+				srcKey = keyOf(p.Src)
+			}
+			for i := range es {
+				if best != nil && !earlier(uint32(es[i].ord>>32), uint32(es[i].ord), bestPrio, best) {
+					break
+				}
+				if es[i].matches(p, srcKey, !srcV4) {
+					best, bestPrio = es[i].pol, uint32(es[i].ord>>32)
+					break
+				}
+			}
+		}
+	}
+	return best
+}
+
+// earlier reports whether (prio, id) orders before best, whose priority is
+// bestPrio; it reads best.ID only if the priorities are equal.
+func earlier(prio, id, bestPrio uint32, best *Policy) bool {
+	if prio != bestPrio {
+		return prio < bestPrio
+	}
+	return id < best.ID
+}
+
+// lookup6 is LookupOutbound in the IPv6 tables.
+func (fi *famIndex) lookup6(p *Packet) *Policy {
 	dst, src, srcV6 := keyOf(p.Dst), keyOf(p.Src), !p.Src.Is4()
 	var best *Policy
 	bestOrd := order(math.MaxUint64)
@@ -287,7 +363,7 @@ func build(policies []*Policy) *snapshot {
 			if !ok {
 				i = len(tables)
 				index[[2]int{f, bits}] = i
-				tables = append(tables, newLenTable(bits))
+				tables = append(tables, newLenTable(bits, f == 0))
 			}
 			items = append(items, item{i, k, newEntry(p, ord, rs)})
 		}
@@ -344,7 +420,7 @@ func (s *snapshot) tables() [2][]lenTable {
 
 // tableOf returns the table for bits in tables, creating it if create is
 // set; nil if there is none.
-func tableOf(tables *[]lenTable, bits int, create bool) *lenTable {
+func tableOf(tables *[]lenTable, f, bits int, create bool) *lenTable {
 	for i := range *tables {
 		if (*tables)[i].bits == bits {
 			return &(*tables)[i]
@@ -353,7 +429,7 @@ func tableOf(tables *[]lenTable, bits int, create bool) *lenTable {
 	if !create {
 		return nil
 	}
-	*tables = append(*tables, newLenTable(bits))
+	*tables = append(*tables, newLenTable(bits, f == 0))
 	return &(*tables)[len(*tables)-1]
 }
 
@@ -377,7 +453,7 @@ func (db *DB) Add(p *Policy) error {
 	ord := orderOf(p)
 	for _, rs := range p.Remote {
 		f, bits, k := selectorPlace(rs)
-		tableOf(&fams[f], bits, true).insert(k, newEntry(p, ord, rs))
+		tableOf(&fams[f], f, bits, true).insert(k, newEntry(p, ord, rs))
 	}
 	db.byID[p.ID] = p
 	db.snap.Store(snapshotOf(fams))
@@ -397,7 +473,7 @@ func (db *DB) Remove(id uint32) {
 	fams := db.snap.Load().tables()
 	for _, rs := range p.Remote {
 		f, bits, k := selectorPlace(rs)
-		if t := tableOf(&fams[f], bits, false); t != nil {
+		if t := tableOf(&fams[f], f, bits, false); t != nil {
 			t.remove(k, p) // all of p's entries under k: a repeat finds none
 		}
 	}

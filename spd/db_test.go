@@ -388,6 +388,43 @@ func BenchmarkLookupScale(b *testing.B) {
 		func(n int) { lookupBlock(big, bf, n) }, func(n int) { lookupBlock(small, sf, n) })
 }
 
+// BenchmarkLookupScale4096 is BenchmarkLookupScale with 4096 flows, each
+// block going on where the last stopped, as benchrun dbscale walks them: the
+// flows' slots no longer fit in the L1 and L2 caches, so this is the one
+// that shows what the size of the tables costs.
+func BenchmarkLookupScale4096(b *testing.B) {
+	big, small := new(DB), new(DB)
+	if err := big.Replace(gatewayPolicies(100000)); err != nil {
+		b.Fatal(err)
+	}
+	if err := small.Replace(gatewayPolicies(10)); err != nil {
+		b.Fatal(err)
+	}
+	const k = 4096
+	bf, sf := make([]Packet, k), make([]Packet, k)
+	for i, f := range gatewayFlows(100000, k) {
+		bf[i] = *f
+	}
+	for i, f := range gatewayFlows(10, k) {
+		sf[i] = *f
+	}
+	var bi, si int
+	b.ReportAllocs()
+	pairbench.Run(b, 1024, 1<<14, pairbench.Metrics{X: "ns/op-100000", Y: "ns/op-10", Ratio: "x10"},
+		func(n int) {
+			for range n {
+				big.LookupOutbound(&bf[bi&(k-1)])
+				bi++
+			}
+		},
+		func(n int) {
+			for range n {
+				small.LookupOutbound(&sf[si&(k-1)])
+				si++
+			}
+		})
+}
+
 // lookupBlock looks up n of the flows (256 of them) in db.
 func lookupBlock(db *DB, flows []*Packet, n int) {
 	for i := range n {
@@ -472,10 +509,14 @@ func BenchmarkRemove(b *testing.B) {
 	}
 }
 
-// TestSlotSize keeps a slot within one cache line.
+// TestSlotSize keeps a slot within one cache line, an IPv4 slot within
+// half of one.
 func TestSlotSize(t *testing.T) {
 	if n := unsafe.Sizeof(slot{}); n > 64 {
 		t.Errorf("slot is %d bytes, want at most 64", n)
+	}
+	if n := unsafe.Sizeof(slot4{}); n > 32 {
+		t.Errorf("slot4 is %d bytes, want at most 32", n)
 	}
 }
 
@@ -503,8 +544,16 @@ func checkTables(t *testing.T, db *DB) {
 			}
 			depth := 64 - lt.shift
 			chunks := lt.w.chunks
-			if len(lt.first) != 1<<depth || len(chunks) != len(lt.first) {
-				t.Fatalf("/%d: directory of depth %d has %d entries", lt.bits, depth, len(lt.first))
+			v4 := f == 0
+			dirLen := len(lt.first)
+			if v4 {
+				dirLen = len(lt.first4)
+				if lt.first != nil {
+					t.Fatalf("/%d: IPv4 table with an IPv6 directory", lt.bits)
+				}
+			}
+			if dirLen != 1<<depth || len(chunks) != dirLen {
+				t.Fatalf("/%d: directory of depth %d has %d entries", lt.bits, depth, dirLen)
 			}
 			if lt.w.fresh {
 				t.Fatalf("/%d: published table marked fresh", lt.bits)
@@ -512,25 +561,34 @@ func checkTables(t *testing.T, db *DB) {
 			n := 0
 			for j := 0; j < len(chunks); {
 				c := chunks[j]
-				if c.depth > depth || uint64(len(c.slots)) != lt.mask+1 {
-					t.Fatalf("/%d: chunk depth %d in directory depth %d, %d slots, mask %d", lt.bits, c.depth, depth, len(c.slots), lt.mask)
+				if c.depth > depth || uint64(c.size()) != lt.mask+1 || v4 != (c.slots4 != nil) || v4 == (c.slots != nil) {
+					t.Fatalf("/%d: chunk depth %d in directory depth %d, %d slots, mask %d", lt.bits, c.depth, depth, c.size(), lt.mask)
 				}
 				lo, hi := lt.span(j, c)
 				if lo != j {
 					t.Fatalf("/%d: chunk at %d spans %d-%d", lt.bits, j, lo, hi)
 				}
 				for x := lo; x < hi; x++ {
-					if chunks[x] != c || lt.first[x].Load() != &c.slots[0] {
+					ok := chunks[x] == c
+					if v4 {
+						ok = ok && lt.first4[x].Load() == &c.slots4[0]
+					} else {
+						ok = ok && lt.first[x].Load() == &c.slots[0]
+					}
+					if !ok {
 						t.Fatalf("/%d: entry %d does not point at its chunk", lt.bits, x)
 					}
 				}
 				cn := 0
-				for si := range c.slots {
-					sl := &c.slots[si]
-					if sl.e.pol == nil {
+				for si := range uint64(c.size()) {
+					if !c.used(si) {
 						continue
 					}
+					sl := c.at(si)
 					cn++
+					if v4 && toSlot4(sl.key, sl.e) != c.slots4[si] {
+						t.Fatalf("/%d: slot4 %+v does not convert back and forth", lt.bits, c.slots4[si])
+					}
 					h := lt.hash(sl.key)
 					if int(h>>lt.shift) < lo || int(h>>lt.shift) >= hi {
 						t.Fatalf("/%d: key %v in the wrong chunk", lt.bits, sl.key)
@@ -539,8 +597,8 @@ func checkTables(t *testing.T, db *DB) {
 						t.Fatalf("/%d: key %v in a chunk and the side map", lt.bits, sl.key)
 					}
 					// Reachable from its home slot without an empty slot.
-					for p := h & lt.mask; p != uint64(si); p = (p + 1) & lt.mask {
-						if c.slots[p].e.pol == nil {
+					for p := h & lt.mask; p != si; p = (p + 1) & lt.mask {
+						if !c.used(p) {
 							t.Fatalf("/%d: slot %d unreachable", lt.bits, si)
 						}
 					}
@@ -548,7 +606,7 @@ func checkTables(t *testing.T, db *DB) {
 				if cn != c.n {
 					t.Fatalf("/%d: chunk counts %d, holds %d", lt.bits, c.n, cn)
 				}
-				if cn >= len(c.slots) {
+				if cn >= c.size() {
 					t.Fatalf("/%d: chunk full", lt.bits)
 				}
 				n += cn
@@ -608,8 +666,8 @@ func TestManyPoliciesMatchLinear(t *testing.T) {
 			} else {
 				p.Dst = netip.AddrFrom4([4]byte{10, 1, byte(r.IntN(256)), byte(r.IntN(256))})
 			}
-			if !p.Dst.Is4() {
-				p.Src = mustAddr("2001:db8::1")
+			if !p.Dst.Is4() || r.IntN(8) == 0 {
+				p.Src = mustAddr("2001:db8::1") // also from an IPv6 source to an IPv4 one
 			}
 			if got, want := db.LookupOutbound(p), linearLookup(installed, p); got != want {
 				t.Fatalf("step %d: %+v: got %+v, want %+v", step, p, got, want)

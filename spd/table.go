@@ -34,13 +34,14 @@ import (
 // separate entries with one hash; so does a key that finds its chunk full of
 // keys with one hash.
 type lenTable struct {
-	bits   int                    // prefix length in 128-bit terms (IPv4 lengths + 96)
-	minOrd order                  // no entry orders before this (a lower bound after removals)
-	seed   uint64                 // hash seed, random per table
-	shift  uint                   // 64 - the directory's depth, at least 1
-	mask   uint64                 // slots per chunk - 1
-	first  []atomic.Pointer[slot] // the directory: first slot of each entry's chunk
-	side   *sideMap               // nil when empty
+	bits   int                     // prefix length in 128-bit terms (IPv4 lengths + 96)
+	minOrd order                   // no entry orders before this (a lower bound after removals)
+	seed   uint64                  // hash seed, random per table
+	shift  uint                    // 64 - the directory's depth, at least 1
+	mask   uint64                  // slots per chunk - 1
+	first  []atomic.Pointer[slot]  // the directory: first slot of each entry's chunk (IPv6)
+	first4 []atomic.Pointer[slot4] // the same for an IPv4 table
+	side   *sideMap                // nil when empty
 	w      *tableState
 }
 
@@ -63,17 +64,85 @@ const (
 // chunk is an immutable open-addressing hash table (linear probing, at most
 // half full unless no split can help) of mask+1 slots.
 type chunk struct {
-	slots []slot
-	depth uint // bits of the hash that all its keys share
-	n     int  // entries
+	slots  []slot  // of an IPv6 table
+	slots4 []slot4 // of an IPv4 table
+	depth  uint    // bits of the hash that all its keys share
+	n      int     // entries
 }
 
-// slot is one entry under its key. A slot is one cache line: a lookup that
-// hits touches one or two slots and follows no further pointer.
+// slot is one entry under its key, in an IPv6 table. A slot is one cache
+// line: a lookup that hits touches one or two slots and follows no further
+// pointer.
 type slot struct {
 	key addrKey
 	e   entry // e.pol == nil: empty slot
 }
+
+// slot4 is one entry in an IPv4 table, in half a cache line: the key and
+// the local selector as IPv4 addresses, and the policy's priority rather
+// than its whole order (a lookup reads the ID from the policy on a tie of
+// priorities, which the gateway case does not have).
+type slot4 struct {
+	key       uint32 // the masked remote prefix
+	prio      uint32 // pol.Priority
+	pol       *Policy
+	local     uint32 // the local selector's masked prefix, if oneLocal
+	rPortLow  uint16
+	rPortHigh uint16
+	lPortLow  uint16
+	lPortHigh uint16
+	localBits uint8 // its length, 0-32
+	proto     uint8
+	oneLocal  bool // the only local selector, an IPv4 one
+}
+
+// toSlot4 returns e under k, which is IPv4, as a slot4.
+func toSlot4(k addrKey, e entry) slot4 {
+	s := slot4{key: uint32(k.lo), prio: uint32(e.ord >> 32), pol: e.pol, rPortLow: e.rPortLow, rPortHigh: e.rPortHigh, proto: e.proto}
+	if e.oneLocal && !e.localV6 {
+		s.oneLocal, s.local, s.localBits = true, uint32(e.local.lo), e.localBits-96
+		s.lPortLow, s.lPortHigh = e.lPortLow, e.lPortHigh
+	}
+	// Otherwise matches checks the local selectors with matchAny; e.proto,
+	// the remote selector's protocol or one the local selector requires,
+	// is still right to check.
+	return s
+}
+
+// slot returns s as a key and an entry. The entry's order has the
+// priority but not the ID, which would take reading the policy: the writer
+// uses orderOf(e.pol) where it compares orders.
+func (s *slot4) slot() slot {
+	k := key4(s.key)
+	e := entry{ord: order(s.prio) << 32, pol: s.pol, proto: s.proto, rPortLow: s.rPortLow, rPortHigh: s.rPortHigh}
+	if s.oneLocal {
+		e.oneLocal, e.localBits = true, s.localBits+96
+		e.local = key4(s.local)
+		e.lPortLow, e.lPortHigh = s.lPortLow, s.lPortHigh
+	}
+	return slot{key: k, e: e}
+}
+
+// matches checks protocol, ports and the local side of p, whose destination
+// is known to be within the remote prefix; src is p.Src if it is IPv4.
+func (s *slot4) matches(p *Packet, src uint32, srcV4 bool) bool {
+	if s.proto != 0 && s.proto != p.Proto {
+		return false
+	}
+	if p.DstPort < s.rPortLow || p.DstPort > s.rPortHigh {
+		return false
+	}
+	if !s.oneLocal {
+		return matchAny(s.pol.Local, p.Src, p.Proto, p.SrcPort)
+	}
+	return srcV4 && src&mask4(s.localBits) == s.local && p.SrcPort >= s.lPortLow && p.SrcPort <= s.lPortHigh
+}
+
+// key4 returns an IPv4 address as a key.
+func key4(a uint32) addrKey { return addrKey{lo: 0xffff<<32 | uint64(a)} }
+
+// mask4 returns the mask of an IPv4 prefix length (0-32).
+func mask4(bits uint8) uint32 { return ^uint32(0) << (32 - bits) }
 
 // sideMap holds the keys with more than bulkyKey entries, and keys that
 // found their chunk full and could not split it (hashes that collide), each
@@ -82,12 +151,31 @@ type sideMap struct {
 	m map[addrKey][]entry
 }
 
-func newLenTable(bits int) lenTable {
-	c := &chunk{slots: make([]slot, minChunk)}
+// newLenTable returns a table for a prefix length (in 128-bit terms) of
+// IPv4 (v4) or IPv6.
+func newLenTable(bits int, v4 bool) lenTable {
 	t := lenTable{bits: bits, minOrd: math.MaxUint64, seed: rand.Uint64(), shift: 63, mask: minChunk - 1,
-		first: make([]atomic.Pointer[slot], 2), w: &tableState{chunks: make([]*chunk, 2), fresh: true}}
-	t.set(0, 2, c)
+		w: &tableState{chunks: make([]*chunk, 2), fresh: true}}
+	if v4 {
+		t.first4 = make([]atomic.Pointer[slot4], 2)
+	} else {
+		t.first = make([]atomic.Pointer[slot], 2)
+	}
+	t.set(0, 2, t.newChunk(minChunk, 0))
 	return t
+}
+
+// newChunk returns an empty chunk of size slots for t.
+func (t *lenTable) newChunk(size int, depth uint) *chunk {
+	if t.first4 != nil {
+		return &chunk{slots4: make([]slot4, size), depth: depth}
+	}
+	return &chunk{slots: make([]slot, size), depth: depth}
+}
+
+// clone returns a copy of c.
+func (c *chunk) clone() *chunk {
+	return &chunk{slots: slices.Clone(c.slots), slots4: slices.Clone(c.slots4), depth: c.depth, n: c.n}
 }
 
 func (t *lenTable) hash(k addrKey) uint64 { return k.hash(t.seed) }
@@ -97,10 +185,20 @@ func (t *lenTable) chunkAt(h uint64) *slot {
 	return t.first[h>>(t.shift&63)].Load()
 }
 
+// chunkAt4 returns the first slot of the chunk for hash h, of an IPv4 table.
+func (t *lenTable) chunkAt4(h uint64) *slot4 {
+	return t.first4[h>>(t.shift&63)].Load()
+}
+
 // slotAt returns slot i (at most the table's mask) of the chunk whose first
 // slot is first. Every chunk of a directory has mask+1 slots.
 func slotAt(first *slot, i uint64) *slot {
 	return (*slot)(unsafe.Add(unsafe.Pointer(first), uintptr(i)*unsafe.Sizeof(slot{})))
+}
+
+// slotAt4 is slotAt for an IPv4 table.
+func slotAt4(first *slot4, i uint64) *slot4 {
+	return (*slot4)(unsafe.Add(unsafe.Pointer(first), uintptr(i)*unsafe.Sizeof(slot4{})))
 }
 
 // span returns the directory entries [lo, hi) that point at c, the chunk of
@@ -115,36 +213,66 @@ func (t *lenTable) span(i int, c *chunk) (lo, hi int) {
 func (t *lenTable) set(lo, hi int, c *chunk) {
 	for i := lo; i < hi; i++ {
 		t.w.chunks[i] = c
-		t.first[i].Store(&c.slots[0])
+		if t.first4 != nil {
+			t.first4[i].Store(&c.slots4[0])
+		} else {
+			t.first[i].Store(&c.slots[0])
+		}
 	}
+}
+
+// size returns the number of slots of c.
+func (c *chunk) size() int { return len(c.slots) + len(c.slots4) }
+
+// at returns slot i of c as a key and an entry (e.pol == nil: empty).
+func (c *chunk) at(i uint64) slot {
+	if c.slots4 != nil {
+		if c.slots4[i].pol == nil {
+			return slot{}
+		}
+		return c.slots4[i].slot()
+	}
+	return c.slots[i]
+}
+
+// used reports whether slot i of c holds an entry.
+func (c *chunk) used(i uint64) bool {
+	if c.slots4 != nil {
+		return c.slots4[i].pol != nil
+	}
+	return c.slots[i].e.pol != nil
 }
 
 // put inserts e under k (hash h) at the end of k's probe sequence; c has
 // room.
 func (c *chunk) put(h uint64, k addrKey, e entry) {
-	mask := uint64(len(c.slots) - 1)
+	mask := uint64(c.size() - 1)
 	i := h & mask
-	for c.slots[i].e.pol != nil {
+	for c.used(i) {
 		i = (i + 1) & mask
 	}
-	c.slots[i] = slot{key: k, e: e}
+	if c.slots4 != nil {
+		c.slots4[i] = toSlot4(k, e)
+	} else {
+		c.slots[i] = slot{key: k, e: e}
+	}
 	c.n++
 }
 
 // walk calls f for c's entries, each key's in probe order: it starts right
 // after an empty slot, which a cluster never wraps past.
-func (c *chunk) walk(f func(s *slot)) {
+func (c *chunk) walk(f func(s slot)) {
 	if c.n == 0 {
 		return
 	}
-	mask := len(c.slots) - 1
-	start := 0
-	for c.slots[start].e.pol != nil {
+	size := uint64(c.size())
+	start := uint64(0)
+	for c.used(start) {
 		start++
 	}
-	for j := 1; j <= len(c.slots); j++ {
-		if s := &c.slots[(start+j)&mask]; s.e.pol != nil {
-			f(s)
+	for j := uint64(1); j <= size; j++ {
+		if i := (start + j) & (size - 1); c.used(i) {
+			f(c.at(i))
 		}
 	}
 }
@@ -152,25 +280,37 @@ func (c *chunk) walk(f func(s *slot)) {
 // count returns the number of entries under k (hash h) and whether any
 // of them orders after ord.
 func (c *chunk) count(h uint64, k addrKey, ord order) (n int, later bool) {
-	mask := uint64(len(c.slots) - 1)
-	for i := h & mask; c.slots[i].e.pol != nil; i = (i + 1) & mask {
-		if c.slots[i].key == k {
+	mask := uint64(c.size() - 1)
+	for i := h & mask; c.used(i); i = (i + 1) & mask {
+		if s := c.at(i); s.key == k {
 			n++
-			later = later || c.slots[i].e.ord > ord
+			later = later || orderOf(s.e.pol) > ord
 		}
 	}
 	return n, later
 }
 
+// countOf returns the number of entries of p under k (hash h).
+func (c *chunk) countOf(h uint64, k addrKey, p *Policy) int {
+	n := 0
+	mask := uint64(c.size() - 1)
+	for i := h & mask; c.used(i); i = (i + 1) & mask {
+		if s := c.at(i); s.key == k && s.e.pol == p {
+			n++
+		}
+	}
+	return n
+}
+
 // rebuilt returns a copy of c with size slots, without the entries for
 // which drop returns true, plus e under k if add.
-func (t *lenTable) rebuilt(c *chunk, size int, drop func(s *slot) bool, add bool, k addrKey, e entry) *chunk {
-	nc := &chunk{slots: make([]slot, size), depth: c.depth}
-	c.walk(func(s *slot) {
+func (t *lenTable) rebuilt(c *chunk, size int, drop func(s slot) bool, add bool, k addrKey, e entry) *chunk {
+	nc := t.newChunk(size, c.depth)
+	c.walk(func(s slot) {
 		if drop != nil && drop(s) {
 			return
 		}
-		if add && s.key == k && s.e.ord > e.ord {
+		if add && s.key == k && orderOf(s.e.pol) > e.ord {
 			nc.put(t.hash(k), k, e) // before the key's later entries
 			add = false
 		}
@@ -197,7 +337,7 @@ func (t *lenTable) insert(k addrKey, e entry) {
 	for {
 		i := int(h >> t.shift)
 		c := t.w.chunks[i]
-		size := len(c.slots)
+		size := c.size()
 		n, later := c.count(h, k, e.ord)
 		if n >= bulkyKey {
 			t.toSide(i, c, k, e)
@@ -224,7 +364,7 @@ func (t *lenTable) insert(k addrKey, e entry) {
 		}
 		var nc *chunk
 		if !later {
-			nc = &chunk{slots: slices.Clone(c.slots), depth: c.depth, n: c.n}
+			nc = c.clone()
 			nc.put(h, k, e)
 		} else {
 			nc = t.rebuilt(c, size, nil, true, k, e)
@@ -239,15 +379,16 @@ func (t *lenTable) insert(k addrKey, e entry) {
 // the side map.
 func (t *lenTable) toSide(i int, c *chunk, k addrKey, e entry) {
 	var es []entry
-	c.walk(func(s *slot) {
+	c.walk(func(s slot) {
 		if s.key == k {
+			s.e.ord = orderOf(s.e.pol)
 			es = append(es, s.e)
 		}
 	})
 	t.setSide(k, insertSorted(es, e))
 	if len(es) > 0 {
 		lo, hi := t.span(i, c)
-		t.set(lo, hi, t.rebuilt(c, len(c.slots), func(s *slot) bool { return s.key == k }, false, k, e))
+		t.set(lo, hi, t.rebuilt(c, c.size(), func(s slot) bool { return s.key == k }, false, k, e))
 	}
 }
 
@@ -268,18 +409,12 @@ func (t *lenTable) remove(k addrKey, p *Policy) int {
 	h := t.hash(k)
 	i := int(h >> t.shift)
 	c := t.w.chunks[i]
-	n := 0
-	mask := uint64(len(c.slots) - 1)
-	for j := h & mask; c.slots[j].e.pol != nil; j = (j + 1) & mask {
-		if c.slots[j].key == k && c.slots[j].e.pol == p {
-			n++
-		}
-	}
+	n := c.countOf(h, k, p)
 	if n == 0 {
 		return 0
 	}
 	lo, hi := t.span(i, c)
-	t.set(lo, hi, t.rebuilt(c, len(c.slots), func(s *slot) bool { return s.key == k && s.e.pol == p }, false, k, entry{}))
+	t.set(lo, hi, t.rebuilt(c, c.size(), func(s slot) bool { return s.key == k && s.e.pol == p }, false, k, entry{}))
 	t.w.n -= n
 	return n
 }
@@ -321,7 +456,7 @@ func (t *lenTable) splits(c *chunk, h uint64) bool {
 	bit := uint64(1) << (63 - c.depth)
 	want := h & bit
 	differ := false
-	c.walk(func(s *slot) {
+	c.walk(func(s slot) {
 		differ = differ || t.hash(s.key)&bit != want
 	})
 	return differ
@@ -332,21 +467,16 @@ func (t *lenTable) splits(c *chunk, h uint64) bool {
 // directory's.
 func (t *lenTable) split(i int, c *chunk) {
 	if c.depth == 64-t.shift {
-		first := make([]atomic.Pointer[slot], 2*len(t.first))
-		chunks := make([]*chunk, 2*len(t.w.chunks))
-		for j, cj := range t.w.chunks {
-			chunks[2*j], chunks[2*j+1] = cj, cj
-			first[2*j].Store(&cj.slots[0])
-			first[2*j+1].Store(&cj.slots[0])
+		old := t.w.chunks
+		t.newDirectory(2 * len(old))
+		for j, cj := range old {
+			t.set(2*j, 2*j+2, cj)
 		}
-		t.first, t.w.chunks, t.shift, i = first, chunks, t.shift-1, 2*i
+		t.shift, i = t.shift-1, 2*i
 	}
 	bit := uint64(1) << (63 - c.depth)
-	halves := [2]*chunk{
-		{slots: make([]slot, len(c.slots)), depth: c.depth + 1},
-		{slots: make([]slot, len(c.slots)), depth: c.depth + 1},
-	}
-	c.walk(func(s *slot) {
+	halves := [2]*chunk{t.newChunk(c.size(), c.depth+1), t.newChunk(c.size(), c.depth+1)}
+	c.walk(func(s slot) {
 		h := t.hash(s.key)
 		half := 0
 		if h&bit != 0 {
@@ -363,8 +493,7 @@ func (t *lenTable) split(i int, c *chunk) {
 // regrow gives t a new directory whose chunks have size slots.
 func (t *lenTable) regrow(size int) {
 	old := t.w.chunks
-	t.first = make([]atomic.Pointer[slot], len(old))
-	t.w.chunks = make([]*chunk, len(old))
+	t.newDirectory(len(old))
 	t.mask = uint64(size - 1)
 	for i := 0; i < len(old); {
 		c := old[i]
@@ -372,4 +501,15 @@ func (t *lenTable) regrow(size int) {
 		t.set(lo, hi, t.rebuilt(c, size, nil, false, addrKey{}, entry{}))
 		i = hi
 	}
+}
+
+// newDirectory gives t a new, empty directory of n entries, which readers
+// see when t is published.
+func (t *lenTable) newDirectory(n int) {
+	if t.first4 != nil {
+		t.first4 = make([]atomic.Pointer[slot4], n)
+	} else {
+		t.first = make([]atomic.Pointer[slot], n)
+	}
+	t.w.chunks = make([]*chunk, n)
 }
