@@ -32,9 +32,10 @@ import (
 //     not marked through and adds little to a collection's cost.
 //   - The GC percentage is that headroom over the live heap, at most 100.
 //   - When the daemon has gone quiet (less than memQuietBytes allocated in
-//     the last tick) after a burst (setting up SAs, listing all of them)
-//     and the heap keeps more than memReleaseMin of free memory, that
-//     memory goes back to the OS at once, at most every memReleaseEvery.
+//     the last tick) after a burst (setting up SAs, listing all of them:
+//     more than memReleaseMin allocated since the last release, or as
+//     much free memory kept), the free memory goes back to the OS at
+//     once, at most every memReleaseEvery.
 //     That takes two collections: what a burst leaves in sync.Pools
 //     survives the first (it moves to the pools' victim caches) and only
 //     the second frees it. A status listing of every SA leaves such a
@@ -84,7 +85,7 @@ func routineMemoryPolicy(stop <-chan struct{}) {
 	t := time.NewTicker(memPolicyTick)
 	defer t.Stop()
 	cur := 100
-	var lastAllocs uint64
+	var lastAllocs, releasedAt uint64 // releasedAt: allocs at the last release
 	var lastRelease time.Time
 	for {
 		var now time.Time
@@ -106,10 +107,16 @@ func routineMemoryPolicy(stop <-chan struct{}) {
 		}
 		quiet := lastAllocs != 0 && allocs-lastAllocs < memQuietBytes
 		lastAllocs = allocs
-		if quiet && free > memReleaseMin && now.Sub(lastRelease) >= memReleaseEvery {
+		// After a burst, free memory may already be back with the OS (the
+		// runtime's scavenger returns it the sooner the smaller the
+		// headroom), while what the burst left in sync.Pools is not
+		// free memory at all: so a burst is what was allocated since the
+		// last release, or free memory the heap still keeps.
+		burst := allocs-releasedAt > memReleaseMin || free > memReleaseMin
+		if quiet && burst && now.Sub(lastRelease) >= memReleaseEvery {
 			runtime.GC()         // pooled objects move to the victim caches
 			debug.FreeOSMemory() // a second collection frees them; all free memory goes back
-			lastRelease = now
+			lastRelease, releasedAt = now, allocs
 		}
 	}
 }
