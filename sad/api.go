@@ -77,13 +77,15 @@ type SA struct {
 	flags    atomic.Uint32      // flagDead, ...: one word rather than five atomic.Bools
 }
 
-// Bits of SA.flags. Each is set once and never cleared.
+// Bits of SA.flags. Each is set once and never cleared, but flagUsed,
+// which Account sets and DB.IdleCiphers clears.
 const (
 	flagDead    uint32 = 1 << iota // hard limit hit or deleted: the data path must not use the SA
 	flagSoftHit                    // soft Event raised (or no longer wanted)
 	flagHardHit                    // hard Event raised (or no longer wanted)
 	flagDeleted                    // Delete has been called
 	flagWiped                      // Cipher.Wipe has been called
+	flagUsed                       // traffic accounted since the last IdleCiphers
 )
 
 // has reports whether any of the bits f is set.

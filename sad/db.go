@@ -80,7 +80,18 @@ type DB struct {
 
 	drops        [NumDropReasons]atomic.Uint64
 	deletedDrops [NumDropReasons]atomic.Uint64
+
+	lastIdleSweep time.Time // Tick's last IdleCiphers; only Tick's caller touches it
 }
+
+// CipherIdleAfter is how long an SA carries no traffic before Tick drops
+// the cipher state its Cipher made from the key (see IdleCiphers): between
+// one and two of these periods.
+const CipherIdleAfter = 5 * time.Minute
+
+// idler is a Cipher whose state, made from its key on first use, can be
+// dropped and made again (crypto's AEAD ciphers).
+type idler interface{ Idle() }
 
 // New returns an empty DB. events, if not nil, is called on soft and hard
 // lifetime crossings from whichever goroutine noticed them (a data path
@@ -217,6 +228,12 @@ func (db *DB) All() []*SA {
 // about once a second. It takes no lock, so events are raised from the
 // caller's goroutine with none held.
 func (db *DB) Tick(now time.Time) {
+	if db.lastIdleSweep.IsZero() {
+		db.lastIdleSweep = now
+	} else if now.Sub(db.lastIdleSweep) >= CipherIdleAfter {
+		db.lastIdleSweep = now
+		db.IdleCiphers()
+	}
 	db.each(func(sa *SA) {
 		if sa.has(flagDead) {
 			return
@@ -228,6 +245,24 @@ func (db *DB) Tick(now time.Time) {
 			sa.expire("time")
 		case lt.SoftTime != 0 && age >= lt.SoftTime:
 			sa.soft("time")
+		}
+	})
+}
+
+// IdleCiphers drops the cipher state of every SA that has carried no
+// traffic (no Account) since the previous call, and starts a new period
+// for the others. A gateway's SAs are mostly idle at any moment, and an
+// AES-GCM state is 768 bytes; the next packet makes it again from the
+// key. Tick calls it every CipherIdleAfter. Lock-free: a data path
+// goroutine in the middle of a Seal or Open keeps the state it loaded.
+func (db *DB) IdleCiphers() {
+	db.each(func(sa *SA) {
+		if sa.has(flagUsed) {
+			sa.flags.And(^flagUsed)
+			return
+		}
+		if c, ok := sa.Cipher.(idler); ok {
+			c.Idle()
 		}
 	})
 }

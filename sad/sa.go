@@ -149,6 +149,9 @@ func (sa *SA) Dead() bool { return sa.has(flagDead) }
 // once per batch. Safe for concurrent use; never allocates (the Event
 // callback aside).
 func (sa *SA) Account(packets, bytes uint64) {
+	if !sa.has(flagUsed) { // a load per batch; a write once per idle period
+		sa.flags.Or(flagUsed)
+	}
 	p := sa.Packets.Add(packets)
 	b := sa.Bytes.Add(bytes)
 	lt := &sa.Lifetime

@@ -775,3 +775,63 @@ func TestDeletedDropsKept(t *testing.T) {
 		t.Errorf("GlobalDrops %v, want none", g)
 	}
 }
+
+// TestIdleCiphers: an SA that carried no traffic for a whole period loses
+// the AEAD state its cipher made, one that did keeps it, and both still
+// seal and open afterwards. Tick runs the sweep every CipherIdleAfter.
+func TestIdleCiphers(t *testing.T) {
+	suite, err := crypto.LookupESP("aes128gcm16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type readier interface{ Ready() bool }
+	db := New(nil)
+	mk := func(spi uint32) *SA {
+		c, err := crypto.NewESPCipher(suite, make([]byte, suite.KeyLen()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sa := inSA(spi)
+		sa.Cipher = c
+		if err := db.Add(sa); err != nil {
+			t.Fatal(err)
+		}
+		return sa
+	}
+	s := new(crypto.Scratch)
+	roundTrip := func(sa *SA) {
+		t.Helper()
+		pkt := make([]byte, 16, 16+8+suite.ICVLen)
+		pkt = append(pkt, 0xaa, 0xbb, 0xcc, 0xdd, 1, 2, 2, 4) // payload, padding 1 2, pad length, next header
+		pkt = sa.Cipher.Seal(pkt, 1, false, s)
+		if _, err := sa.Cipher.Open(pkt, 0, false, s); err != nil {
+			t.Fatalf("SA %d: %v", sa.SPI, err)
+		}
+	}
+	busy, idle := mk(1), mk(2)
+	roundTrip(busy)
+	roundTrip(idle)
+	ready := func(sa *SA) bool { return sa.Cipher.(readier).Ready() }
+	if !ready(busy) || !ready(idle) {
+		t.Fatal("no cipher state after use")
+	}
+	t0 := time.Now()
+	db.Tick(t0) // starts the first period
+	busy.Account(1, 100)
+	db.Tick(t0.Add(CipherIdleAfter))
+	if !ready(busy) {
+		t.Error("an SA with traffic in the period lost its cipher state")
+	}
+	if ready(idle) {
+		t.Error("an SA without traffic in the period kept its cipher state")
+	}
+	db.Tick(t0.Add(2 * CipherIdleAfter))
+	if ready(busy) {
+		t.Error("an SA without traffic in the second period kept its cipher state")
+	}
+	roundTrip(busy)
+	roundTrip(idle)
+	if !ready(busy) || !ready(idle) {
+		t.Fatal("cipher state not made again by the next packet")
+	}
+}
