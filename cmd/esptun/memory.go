@@ -114,9 +114,16 @@ func routineMemoryPolicy(stop <-chan struct{}) {
 		// last release, or free memory the heap still keeps.
 		burst := allocs-releasedAt > memReleaseMin || free > memReleaseMin
 		if quiet && burst && now.Sub(lastRelease) >= memReleaseEvery {
-			runtime.GC()         // pooled objects move to the victim caches
-			debug.FreeOSMemory() // a second collection frees them; all free memory goes back
+			releaseMemory()
 			lastRelease, releasedAt = now, allocs
 		}
 	}
+}
+
+// releaseMemory returns the heap's free memory to the OS, after freeing
+// what sync.Pools hold: the first collection moves pooled objects to the
+// pools' victim caches, the second (debug.FreeOSMemory's) frees them.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
