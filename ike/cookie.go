@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -149,31 +150,40 @@ var cookieAnswers = sync.Pool{New: func() any { return new([cookieAnswerLen]byte
 
 // cookieVariants returns the other forms an IKE_SA_INIT request may have
 // had at the initiator: without its leading COOKIE notify when it has one,
-// else with each COOKIE we may have asked for. An initiator that got a
-// COOKIE resends the request with it (RFC 7296 2.6) while a copy without it
-// may still be on its way or queued here. When that late copy is the one
-// answered, the initiator, which cannot tell the two answers apart, signs
-// the request with the cookie in IKE_AUTH (2.15) and we must verify it
-// against that one.
+// and with each COOKIE we may have asked for (one made with the current
+// and one with the previous secret) in place of the one it has, or in
+// front when it has none. An initiator that got a COOKIE resends the
+// request with it (RFC 7296 2.6) while a copy without it may still be on
+// its way or queued here, and a late copy may be answered with a COOKIE
+// made after the secret changed, which the initiator then resends again.
+// When another copy than the one it signs is the one answered, the
+// initiator, which cannot tell the answers apart, signs the request it
+// sent last in IKE_AUTH (2.15) and we must verify it against that one.
 func (m *Manager) cookieVariants(req, ni []byte, ip netip.Addr, spi uint64) [][]byte {
 	if len(req) < wire.HeaderLen+8 {
 		return nil
 	}
+	var out [][]byte
+	var had []byte // the COOKIE req has, if any
 	first := wire.PayloadType(req[16])
 	if first == wire.PayloadNotify && wire.NotifyType(binary.BigEndian.Uint16(req[wire.HeaderLen+6:])) == wire.NotifyCookie {
 		plen := int(binary.BigEndian.Uint16(req[wire.HeaderLen+2:]))
 		if plen < 8 || wire.HeaderLen+plen > len(req) {
 			return nil
 		}
-		out := make([]byte, 0, len(req)-plen)
-		out = append(out, req[:wire.HeaderLen]...)
-		out = append(out, req[wire.HeaderLen+plen:]...)
-		out[16] = req[wire.HeaderLen] // next payload of the COOKIE notify
-		binary.BigEndian.PutUint32(out[24:], uint32(len(out)))
-		return [][]byte{out}
+		had = req[wire.HeaderLen+8 : wire.HeaderLen+plen]
+		bare := make([]byte, 0, len(req)-plen)
+		bare = append(bare, req[:wire.HeaderLen]...)
+		bare = append(bare, req[wire.HeaderLen+plen:]...)
+		bare[16] = req[wire.HeaderLen] // next payload of the COOKIE notify
+		binary.BigEndian.PutUint32(bare[24:], uint32(len(bare)))
+		out = append(out, bare)
+		req, first = bare, wire.PayloadType(bare[16])
 	}
-	var out [][]byte
 	for _, c := range m.cookies.candidates(ni, ip, spi) {
+		if bytes.Equal(c[:], had) {
+			continue
+		}
 		plen := 8 + len(c)
 		v := make([]byte, 0, len(req)+plen)
 		v = append(v, req[:wire.HeaderLen]...)
