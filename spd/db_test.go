@@ -719,11 +719,12 @@ func TestManyPoliciesMatchLinear(t *testing.T) {
 
 // TestCollidingKeys installs policies for IPv6 hosts whose keys all hash
 // alike (made from the hash function), which no split separates: they
-// fill one chunk and then go to the side map, and every one is found.
+// fill one chunk and then go to the side map, and every one is found, also
+// while they are removed.
 func TestCollidingKeys(t *testing.T) {
 	var db DB
 	var installed []*Policy
-	for i := range uint64(600) {
+	for i := range uint64(2 * maxChunk) {
 		lo := i + 1
 		hi := 0x20010db800000000 ^ lo*0x9e3779b97f4a7c15
 		var a [16]byte
@@ -738,7 +739,7 @@ func TestCollidingKeys(t *testing.T) {
 	}
 	checkTables(t, &db)
 	lt := db.snap.Load().fam[1].tables[0]
-	if sm := lt.side; sm == nil || len(sm.m) < 300 {
+	if sm := lt.side; sm == nil || len(sm.m) < maxChunk {
 		t.Errorf("side map does not hold the colliding keys")
 	}
 	if lt.mask+1 > maxChunk {

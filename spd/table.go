@@ -413,10 +413,72 @@ func (t *lenTable) remove(k addrKey, p *Policy) int {
 	if n == 0 {
 		return 0
 	}
+	nc := c.clone()
+	mask := uint64(nc.size() - 1)
+	for j := h & mask; nc.used(j); {
+		if nc.keyAt(j) == k && nc.polAt(j) == p {
+			t.deleteAt(nc, j) // moves a later slot, if any, to j
+			continue
+		}
+		j = (j + 1) & mask
+	}
 	lo, hi := t.span(i, c)
-	t.set(lo, hi, t.rebuilt(c, c.size(), func(s slot) bool { return s.key == k && s.e.pol == p }, false, k, entry{}))
+	t.set(lo, hi, nc)
 	t.w.n -= n
 	return n
+}
+
+// deleteAt empties slot i of c, which no reader sees yet, and moves back
+// the slots after it that would be unreachable from their home slot
+// otherwise (backward-shift deletion). The first slot of the cluster that
+// may move into the gap is the one that moves, so entries under one key
+// keep their order.
+func (t *lenTable) deleteAt(c *chunk, i uint64) {
+	mask := uint64(c.size() - 1)
+	for j := (i + 1) & mask; c.used(j); j = (j + 1) & mask {
+		home := t.hash(c.keyAt(j)) & mask
+		// j may move to i unless its home is cyclically in (i, j].
+		if (j-home)&mask >= (j-i)&mask {
+			c.move(i, j)
+			i = j
+		}
+	}
+	c.clear(i)
+	c.n--
+}
+
+// keyAt returns the key of slot i of c.
+func (c *chunk) keyAt(i uint64) addrKey {
+	if c.slots4 != nil {
+		return key4(c.slots4[i].key)
+	}
+	return c.slots[i].key
+}
+
+// polAt returns the policy of slot i of c.
+func (c *chunk) polAt(i uint64) *Policy {
+	if c.slots4 != nil {
+		return c.slots4[i].pol
+	}
+	return c.slots[i].e.pol
+}
+
+// move copies slot j of c to slot i.
+func (c *chunk) move(i, j uint64) {
+	if c.slots4 != nil {
+		c.slots4[i] = c.slots4[j]
+	} else {
+		c.slots[i] = c.slots[j]
+	}
+}
+
+// clear empties slot i of c.
+func (c *chunk) clear(i uint64) {
+	if c.slots4 != nil {
+		c.slots4[i] = slot4{}
+	} else {
+		c.slots[i] = slot{}
+	}
 }
 
 // setSide sets a side map with es under k (none if es is empty).
