@@ -2,6 +2,7 @@ package ike
 
 import (
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -72,5 +73,65 @@ func TestHandleDatagramNow(t *testing.T) {
 	}
 	if answered != 2 {
 		t.Fatalf("the workers answered %d queued requests, want 2", answered)
+	}
+}
+
+// TestHalfOpenMapMadeSmaller: once the SAs of a burst of setups have left
+// the half-open table, expireHalfOpen gives the Manager a map of the size
+// it needs instead of keeping the room of the burst; a table that holds a
+// quarter of its peak or more, or that never grew large, is kept.
+func TestHalfOpenMapMadeSmaller(t *testing.T) {
+	m := newScriptedInitiator(t).m
+	now := time.Now()
+	fill := func(n int, age time.Duration) {
+		for i := range n {
+			key := halfOpenKey{spiI: uint64(i + 1), remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), uint16(i))}
+			sa := &ikeSA{created: now.Add(-age), leftHalfOpen: true}
+			m.mu.Lock()
+			m.halfOpen[key] = sa
+			m.halfOpenPeak = max(m.halfOpenPeak, len(m.halfOpen))
+			m.mu.Unlock()
+		}
+	}
+	table := func() uintptr {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return uintptr(reflect.ValueOf(m.halfOpen).UnsafePointer())
+	}
+
+	// A burst of 20 000, all established long ago: the table is made
+	// again.
+	fill(20000, time.Hour)
+	before := table()
+	m.expireHalfOpen(now)
+	if n := len(m.halfOpen); n != 0 {
+		t.Fatalf("%d entries left after expiry, want 0", n)
+	}
+	if table() == before {
+		t.Fatal("the half-open table kept the room of 20 000 entries")
+	}
+	if m.halfOpenPeak != 0 {
+		t.Errorf("peak %d after the table was made again, want 0", m.halfOpenPeak)
+	}
+
+	fill(4000, time.Hour)
+	fill(2000, 0) // the first 2000 keys again, now recent: half stays
+	before = table()
+	m.expireHalfOpen(now)
+	if n := len(m.halfOpen); n != 2000 {
+		t.Fatalf("%d entries left, want the 2000 recent ones", n)
+	}
+	if table() != before {
+		t.Error("a table holding half its peak was made again")
+	}
+
+	m.mu.Lock()
+	m.halfOpen, m.halfOpenPeak = make(map[halfOpenKey]*ikeSA), 0
+	m.mu.Unlock()
+	fill(1000, time.Hour)
+	before = table()
+	m.expireHalfOpen(now)
+	if table() != before {
+		t.Error("a table that never held 1024 entries was made again")
 	}
 }

@@ -630,6 +630,7 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 		return
 	}
 	m.halfOpen[key] = sa
+	m.halfOpenPeak = max(m.halfOpenPeak, len(m.halfOpen))
 	sa.halfOpenKey = key
 	m.halfOpenCount.Add(1)
 	m.sas[sa.spiR] = sa

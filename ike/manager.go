@@ -62,6 +62,10 @@ type Manager struct {
 	mu       sync.Mutex        // guards the tables below
 	sas      map[uint64]*ikeSA // by local SPI
 	halfOpen map[halfOpenKey]*ikeSA
+	// halfOpenPeak is the most entries halfOpen had since it was made: a
+	// Go map keeps the room of its peak, and after a burst of setups
+	// expireHalfOpen makes a small one again (see shrinkHalfOpenLocked).
+	halfOpenPeak int
 	// initiated counts the IKE SAs we initiated per connection, for
 	// INITIAL_CONTACT without a scan of every SA.
 	initiated map[*config.Connection]int
@@ -501,6 +505,7 @@ func (m *Manager) expireHalfOpen(now time.Time) {
 		}
 		stale = append(stale, sa)
 	}
+	m.shrinkHalfOpenLocked()
 	m.mu.Unlock()
 	for _, sa := range stale {
 		sa.mu.Lock()
@@ -630,6 +635,26 @@ func (m *Manager) samePeer(fresh *ikeSA) []*ikeSA {
 // half_open_timeout after it was made, so that a late copy of the
 // IKE_SA_INIT request finds it rather than making a new half-open SA (RFC
 // 7296 2.1).
+// shrinkHalfOpenLocked replaces the half-open table with a map of the
+// size it needs once it holds less than a quarter of its peak: a burst of
+// 10 000 setups leaves a map of about 90 bytes per entry behind for good
+// otherwise. Small tables are left as they are. The caller holds m.mu.
+func (m *Manager) shrinkHalfOpenLocked() {
+	n := len(m.halfOpen)
+	m.halfOpenPeak = max(m.halfOpenPeak, n)
+	if m.halfOpenPeak < halfOpenShrinkMin || n*4 > m.halfOpenPeak {
+		return
+	}
+	fresh := make(map[halfOpenKey]*ikeSA, n)
+	for k, sa := range m.halfOpen {
+		fresh[k] = sa
+	}
+	m.halfOpen, m.halfOpenPeak = fresh, n
+}
+
+// halfOpenShrinkMin is the peak below which the half-open table is kept.
+const halfOpenShrinkMin = 1024
+
 func (m *Manager) leaveHalfOpen(sa *ikeSA) {
 	m.mu.Lock()
 	if sa.halfOpenKey != (halfOpenKey{}) && m.halfOpen[sa.halfOpenKey] == sa && !sa.leftHalfOpen {
