@@ -180,7 +180,14 @@ func runTunnelScale(e *env, n int) (tunnelScale, error) {
 	t.RespCPUmsPerPoll = (cpuSeconds([]int{resp.pid()}) - p0) * 1000 / probes
 	pollCPU := float64(listed) / float64(max(t.Established, 1)) * t.RespCPUmsPerPoll
 	t.RespCPUmsPerSA = max(0, (c1-c0)*1000-pollCPU) / float64(up)
-	time.Sleep(3 * time.Second) // let the setup's garbage be collected
+	// RSS is what the daemon keeps for N established pairs, so it is read
+	// once the garbage of the setup and of the status polls (each lists
+	// every SA) is collected and returned: esptun up does that when it has
+	// been quiet for a tick of its memory policy, at most every 5 s
+	// (cmd/esptun/memory.go). With a release just before the last polls,
+	// the next one may come 5 s later; 3 s left the sample to chance (4.8
+	// to 11.3 KB per pair at 10 000 in runs of the same build).
+	time.Sleep(8 * time.Second)
 	t.RespRSSKiB, _ = rssKiB(resp.pid())
 	t.InitRSSKiB, _ = rssKiB(init.pid())
 	t.RespLiveHeapMB = lastLiveHeap(resp.log)
