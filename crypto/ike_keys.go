@@ -6,12 +6,60 @@ import (
 	"fmt"
 )
 
-// IKEKeys are the keys of one IKE SA (RFC 7296 2.14). SKai and SKar are
-// empty for AEAD suites. SKei/SKer carry the 4-byte salt at their end for
-// AEADs (RFC 5282 7.1, RFC 7634 2). The caller owns the slices; Wipe clears
-// them when the IKE SA dies.
+// IKEKeys are the keys of one IKE SA (RFC 7296 2.14), in one allocation:
+// a gateway holds one per peer. SK_ai and SK_ar are empty for AEAD suites.
+// SK_ei/SK_er carry the 4-byte salt at their end for AEADs (RFC 5282 7.1,
+// RFC 7634 2). The accessors return views of the keys, valid until
+// DropAuth or Wipe; Wipe clears them when the IKE SA dies.
 type IKEKeys struct {
-	SKd, SKai, SKar, SKei, SKer, SKpi, SKpr []byte
+	b       []byte // SK_d | SK_ai | SK_ar | SK_ei | SK_er [| SK_pi | SK_pr]
+	d, a, e uint8  // lengths of SK_d (and SK_pi, SK_pr), SK_a*, SK_e*
+	auth    bool   // b still ends in SK_pi | SK_pr
+}
+
+// key returns the n-byte key at offset off, capped so that an append to
+// it cannot overwrite the next key.
+func (k *IKEKeys) key(off, n int) []byte {
+	if k.b == nil {
+		return nil
+	}
+	return k.b[off : off+n : off+n]
+}
+
+func (k *IKEKeys) SKd() []byte  { return k.key(0, int(k.d)) }
+func (k *IKEKeys) SKai() []byte { return k.key(int(k.d), int(k.a)) }
+func (k *IKEKeys) SKar() []byte { return k.key(int(k.d)+int(k.a), int(k.a)) }
+func (k *IKEKeys) SKei() []byte { return k.key(int(k.d)+2*int(k.a), int(k.e)) }
+func (k *IKEKeys) SKer() []byte { return k.key(int(k.d)+2*int(k.a)+int(k.e), int(k.e)) }
+
+// SKpi and SKpr return nil once DropAuth or Wipe has run.
+func (k *IKEKeys) SKpi() []byte {
+	if !k.auth {
+		return nil
+	}
+	return k.key(k.authOff(), int(k.d))
+}
+
+func (k *IKEKeys) SKpr() []byte {
+	if !k.auth {
+		return nil
+	}
+	return k.key(k.authOff()+int(k.d), int(k.d))
+}
+
+func (k *IKEKeys) authOff() int { return int(k.d) + 2*int(k.a) + 2*int(k.e) }
+
+// DropAuth wipes SK_pi and SK_pr, which only the AUTH payloads of IKE_AUTH
+// use, and moves the other keys to an allocation of their own size (the
+// old one is wiped).
+func (k *IKEKeys) DropAuth() {
+	if k == nil || !k.auth || k.b == nil {
+		return
+	}
+	n := k.authOff()
+	rest := append(make([]byte, 0, n), k.b[:n]...)
+	clear(k.b)
+	k.b, k.auth = rest, false
 }
 
 // Wipe overwrites every key with zeros and drops it. It is safe on a nil
@@ -20,10 +68,8 @@ func (k *IKEKeys) Wipe() {
 	if k == nil {
 		return
 	}
-	for _, b := range []*[]byte{&k.SKd, &k.SKai, &k.SKar, &k.SKei, &k.SKer, &k.SKpi, &k.SKpr} {
-		clear(*b)
-		*b = nil
-	}
+	clear(k.b)
+	k.b, k.auth = nil, false
 }
 
 // ErrEmptyKeyMaterial is returned by the key derivations when a nonce, the
@@ -90,6 +136,9 @@ func expandIKEKeys(s IKESuite, prf PRF, skeyseed, ni, nr []byte, spii, spir uint
 	if s.AEAD() {
 		aLen = 0
 	}
+	if dLen > 255 || aLen > 255 || eLen > 255 {
+		return nil, fmt.Errorf("crypto: IKE suite %s: key too long", s)
+	}
 	var spis [16]byte
 	binary.BigEndian.PutUint64(spis[:8], spii)
 	binary.BigEndian.PutUint64(spis[8:], spir)
@@ -98,23 +147,11 @@ func expandIKEKeys(s IKESuite, prf PRF, skeyseed, ni, nr []byte, spii, spir uint
 	if err != nil {
 		return nil, err
 	}
-	// Each key gets its own allocation so that wiping one never touches
-	// another, and KEYMAT itself is wiped.
-	defer clear(keymat)
-	rest := keymat
-	take := func(n int) []byte {
-		k := append(make([]byte, 0, n), rest[:n]...)
-		rest = rest[n:]
-		return k
-	}
-	k := &IKEKeys{}
-	k.SKd = take(dLen)
-	k.SKai = take(aLen)
-	k.SKar = take(aLen)
-	k.SKei = take(eLen)
-	k.SKer = take(eLen)
-	k.SKpi = take(dLen)
-	k.SKpr = take(dLen)
+	// KEYMAT is SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr, the
+	// layout of IKEKeys, so the keys are KEYMAT itself (prf+ wiped what
+	// lies past its end); DropAuth moves them to an allocation of their
+	// own size once SK_pi and SK_pr are no longer needed.
+	k := &IKEKeys{b: keymat, d: uint8(dLen), a: uint8(aLen), e: uint8(eLen), auth: true}
 	return k, nil
 }
 

@@ -113,7 +113,7 @@ var cavpIKEv2 = struct {
 }
 
 func (k *IKEKeys) concat() []byte {
-	return concat(k.SKd, k.SKai, k.SKar, k.SKei, k.SKer, k.SKpi, k.SKpr)
+	return concat(k.SKd(), k.SKai(), k.SKar(), k.SKei(), k.SKer(), k.SKpi(), k.SKpr())
 }
 
 func TestDeriveIKEKeysCAVP(t *testing.T) {
@@ -130,7 +130,7 @@ func TestDeriveIKEKeysCAVP(t *testing.T) {
 	if got := hex.EncodeToString(keys.concat()); got != v.dkm {
 		t.Fatalf("DKM\n got %s\nwant %s", got, v.dkm)
 	}
-	lens := []int{len(keys.SKd), len(keys.SKai), len(keys.SKar), len(keys.SKei), len(keys.SKer), len(keys.SKpi), len(keys.SKpr)}
+	lens := []int{len(keys.SKd()), len(keys.SKai()), len(keys.SKar()), len(keys.SKei()), len(keys.SKer()), len(keys.SKpi()), len(keys.SKpr())}
 	if want := []int{20, 20, 20, 16, 16, 20, 20}; !equalInts(lens, want) {
 		t.Errorf("key lengths %v, want %v", lens, want)
 	}
@@ -140,7 +140,7 @@ func TestDeriveIKEKeysCAVP(t *testing.T) {
 	prf, _ := NewPRF(PRFHMACSHA1)
 	seed := concat(ni, nr, unhex(t, v.spii), unhex(t, v.spir))
 	want, _ := PRFPlus(prf, unhex(t, v.skeyseedRekey), seed, 132)
-	rekeyed, err := DeriveRekeyedIKEKeys(s, PRFHMACSHA1, keys.SKd, unhex(t, v.girNew), ni, nr, spii, spir)
+	rekeyed, err := DeriveRekeyedIKEKeys(s, PRFHMACSHA1, keys.SKd(), unhex(t, v.girNew), ni, nr, spii, spir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +152,27 @@ func TestDeriveIKEKeysCAVP(t *testing.T) {
 		t.Errorf("SKEYSEED %s, want %s", got, v.skeyseed)
 	}
 
+	// DropAuth keeps the other keys as they were, in an allocation of
+	// their own, and wipes SK_pi/SK_pr where they were.
+	before := keys.concat()
+	old := keys.b
+	keys.DropAuth()
+	if keys.SKpi() != nil || keys.SKpr() != nil {
+		t.Error("DropAuth left SK_pi/SK_pr")
+	}
+	if got := keys.concat(); !bytes.Equal(got, before[:len(before)-40]) {
+		t.Error("DropAuth changed the other keys")
+	}
+	if cap(keys.b) != 92 || !bytes.Equal(old, make([]byte, len(old))) {
+		t.Errorf("DropAuth kept %d bytes, or left the old copy unwiped", cap(keys.b))
+	}
+	keys.DropAuth()
+	if len(keys.SKd()) != 20 || len(keys.SKer()) != 16 {
+		t.Error("a second DropAuth changed the keys")
+	}
+
 	keys.Wipe()
-	if keys.SKd != nil || keys.SKpr != nil {
+	if keys.SKd() != nil || keys.SKpr() != nil {
 		t.Error("Wipe left keys behind")
 	}
 	(*IKEKeys)(nil).Wipe()
@@ -194,7 +213,7 @@ func TestDeriveIKEKeysLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lens := []int{len(keys.SKd), len(keys.SKai), len(keys.SKar), len(keys.SKei), len(keys.SKer), len(keys.SKpi), len(keys.SKpr)}
+			lens := []int{len(keys.SKd()), len(keys.SKai()), len(keys.SKar()), len(keys.SKei()), len(keys.SKer()), len(keys.SKpi()), len(keys.SKpr())}
 			if want := []int{tt.d, tt.a, tt.a, tt.e, tt.e, tt.d, tt.d}; !equalInts(lens, want) {
 				t.Errorf("key lengths %v, want %v", lens, want)
 			}
@@ -206,7 +225,7 @@ func TestDeriveIKEKeysLayout(t *testing.T) {
 			if !bytes.Equal(keys.concat(), want) {
 				t.Error("keys differ from the reference derivation")
 			}
-			if _, err := NewIKECipher(tt.suite, keys.SKei, keys.SKai); err != nil {
+			if _, err := NewIKECipher(tt.suite, keys.SKei(), keys.SKai()); err != nil {
 				t.Errorf("derived keys do not fit the cipher: %v", err)
 			}
 

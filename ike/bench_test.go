@@ -253,10 +253,10 @@ func (s *scriptedInitiator) authRequest(resp []byte) []byte {
 		s.tb.Fatal(err)
 	}
 	s.keys = keys
-	if s.out, err = crypto.NewIKECipher(s.suite, keys.SKei, keys.SKai); err != nil {
+	if s.out, err = crypto.NewIKECipher(s.suite, keys.SKei(), keys.SKai()); err != nil {
 		s.tb.Fatal(err)
 	}
-	if s.in, err = crypto.NewIKECipher(s.suite, keys.SKer, keys.SKar); err != nil {
+	if s.in, err = crypto.NewIKECipher(s.suite, keys.SKer(), keys.SKar()); err != nil {
 		s.tb.Fatal(err)
 	}
 	prf, err := crypto.NewPRF(s.suite.PRF)
@@ -266,7 +266,7 @@ func (s *scriptedInitiator) authRequest(resp []byte) []byte {
 	prfFunc := func(key, data []byte) []byte { return prf.Compute(key, data) }
 	idi := auth.Identity{Type: uint8(wire.IDFQDN), Data: fmt.Appendf(nil, "lt-%d.bench", s.n)}
 	idr := auth.Identity{Type: uint8(wire.IDFQDN), Data: []byte("responder.bench")}
-	octets := auth.SignedOctets(s.initReq, s.nr, prfFunc, keys.SKpi, idi.PayloadBody())
+	octets := auth.SignedOctets(s.initReq, s.nr, prfFunc, keys.SKpi(), idi.PayloadBody())
 	s.espSPI = 0xc0000000 | uint32(s.n)
 	props, _ := espProposals(s.espP, s.espSPI, false)
 	ts := func(p string) wire.TrafficSelector {

@@ -268,7 +268,7 @@ func (sa *ikeSA) completeChildLocked(r *childReq, ps []wire.Payload, ni, nr, sha
 		return errors.New("responder's traffic selectors are not within ours")
 	}
 	spiOut := binary.BigEndian.Uint32(saPl.Proposals[0].SPI)
-	i2r, r2i, err := crypto.DeriveChildKeys(sa.suite.PRF, sa.keys.SKd, shared, ni, nr, suite)
+	i2r, r2i, err := crypto.DeriveChildKeys(sa.suite.PRF, sa.keys.SKd(), shared, ni, nr, suite)
 	if err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func (sa *ikeSA) respondChildLocked(ps []wire.Payload, ni, nr []byte, peerKE *wi
 		ke.Wipe()
 	}
 	resp = append(resp, &wire.TS{Initiator: true, Selectors: nTSi}, &wire.TS{Initiator: false, Selectors: nTSr})
-	i2r, r2i, err := crypto.DeriveChildKeys(sa.suite.PRF, sa.keys.SKd, shared, ni, nr, suite)
+	i2r, r2i, err := crypto.DeriveChildKeys(sa.suite.PRF, sa.keys.SKd(), shared, ni, nr, suite)
 	if err != nil {
 		return []wire.Payload{notify(wire.NotifyNoProposalChosen)}
 	}

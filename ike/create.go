@@ -398,7 +398,7 @@ func (sa *ikeSA) rekeyedSA(initiator bool, ourSPI, peerSPI uint64, suite crypto.
 	} else {
 		n.spiI, n.spiR = peerSPI, ourSPI
 	}
-	keys, err := crypto.DeriveRekeyedIKEKeys(suite, sa.suite.PRF, sa.keys.SKd, shared, ni, nr, n.spiI, n.spiR)
+	keys, err := crypto.DeriveRekeyedIKEKeys(suite, sa.suite.PRF, sa.keys.SKd(), shared, ni, nr, n.spiI, n.spiR)
 	if err != nil {
 		return nil, err
 	}

@@ -55,9 +55,9 @@ func (sa *ikeSA) mskKeyLocked(initiatorSide bool) []byte {
 		return k
 	}
 	if initiatorSide {
-		return sa.keys.SKpi
+		return sa.keys.SKpi()
 	}
-	return sa.keys.SKpr
+	return sa.keys.SKpr()
 }
 
 // eapPassword finds the EAP secret of user.
@@ -207,7 +207,7 @@ func (sa *ikeSA) continueEAPLocked(ps []wire.Payload, req *childReq) {
 		return
 	}
 	e.done = true
-	octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(sa.localID))
+	octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi(), idBody(sa.localID))
 	a := &wire.Auth{Method: wire.AuthPSK, Data: auth.PSKAuth(sa.prfFunc(), sa.mskKeyLocked(true), octets)}
 	err = sa.sendRequestLocked(wire.ExchangeIKEAuth, []wire.Payload{a}, func(_ *wire.Message, final []wire.Payload) {
 		sa.finishEAPClientLocked(final, req)
@@ -229,7 +229,7 @@ func (sa *ikeSA) finishEAPClientLocked(ps []wire.Payload, req *childReq) {
 		return
 	}
 	a := payloadOf[*wire.Auth](ps)
-	octets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(sa.remoteID))
+	octets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr(), idBody(sa.remoteID))
 	if a == nil || a.Method != wire.AuthPSK || !constantTimeEqual(a.Data, auth.PSKAuth(sa.prfFunc(), sa.mskKeyLocked(false), octets)) {
 		sa.authFailedLocked(req, "gateway's AUTH after EAP does not verify")
 		return
@@ -278,7 +278,7 @@ func (sa *ikeSA) startEAPServerLocked(h wire.Header, ps []wire.Payload, peer aut
 	sa.eap = &eapState{server: server, pending: ps, eapOnly: eapOnly && conn.EAPOnly()}
 	resp := []wire.Payload{idPayload(false, self)}
 	if !sa.eap.eapOnly {
-		octets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(self))
+		octets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr(), idBody(self))
 		authPs, err := sa.makeAuthLocked(conn, octets, self, peer)
 		if err != nil {
 			sa.respondAuthFailedLocked(h, "local authentication: "+err.Error())
@@ -333,7 +333,7 @@ func (sa *ikeSA) handleEAPRoundLocked(h wire.Header, ps []wire.Payload) {
 	if identity == "" {
 		identity = sa.remoteID.String()
 	}
-	myOctets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(sa.localID))
+	myOctets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr(), idBody(sa.localID))
 	resp := []wire.Payload{&wire.Auth{Method: wire.AuthPSK, Data: auth.PSKAuth(sa.prfFunc(), sa.mskKeyLocked(false), myOctets)}}
 	sa.log.Info("EAP authentication succeeded", "eap_id", identity)
 	sa.finishResponderAuthLocked(h, e.pending, resp, identity)

@@ -175,7 +175,7 @@ func (sa *ikeSA) sendAuthLocked(certReq []*wire.CertReq) {
 			ps = append(ps, notify(wire.NotifyEAPOnlyAuthentication))
 		}
 	} else {
-		octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(localID))
+		octets := auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi(), idBody(localID))
 		authPs, err := sa.makeAuthLocked(conn, octets, localID, sa.remoteID)
 		if err != nil {
 			sa.failLocked("local authentication: " + err.Error())
@@ -286,7 +286,7 @@ func (sa *ikeSA) handleAuthResponseLocked(ps []wire.Payload, req *childReq) {
 		sa.authFailedLocked(req, fmt.Sprintf("peer identity %s does not match %s", peer, remotePattern(conn)))
 		return
 	}
-	octets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(peer))
+	octets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr(), idBody(peer))
 	a := payloadOf[*wire.Auth](ps)
 	// RFC 5998: with EAP-only the gateway proves itself through the EAP
 	// method and the MSK-based AUTH at the end.
@@ -440,7 +440,7 @@ func (sa *ikeSA) handleAuthRequestLocked(h wire.Header, ps []wire.Payload) {
 	}
 	sa.conn = conn
 	sa.localID, sa.remoteID = selfID, peer
-	myOctets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr, idBody(selfID))
+	myOctets := auth.SignedOctets(sa.initResp, sa.ni, sa.prfFunc(), sa.keys.SKpr(), idBody(selfID))
 	authPs, err := sa.makeAuthLocked(conn, myOctets, selfID, peer)
 	if err != nil {
 		sa.log.Warn("cannot authenticate ourselves", "err", err)
@@ -493,12 +493,12 @@ func (sa *ikeSA) finishResponderAuthLocked(h wire.Header, ps, resp []wire.Payloa
 // fails while we hand out cookies, the request's other form (see
 // cookieVariants), which then becomes the request of this SA.
 func (sa *ikeSA) verifyInitiatorLocked(peer auth.Identity, verify func(octets []byte) error) error {
-	err := verify(auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(peer)))
+	err := verify(auth.SignedOctets(sa.initReq, sa.nr, sa.prfFunc(), sa.keys.SKpi(), idBody(peer)))
 	if err == nil || sa.mgr.stats.cookiesSent.Load() == 0 {
 		return err
 	}
 	for _, req := range sa.mgr.cookieVariants(sa.initReq, sa.ni, sa.halfOpenKey.remote.Addr(), sa.spiI) {
-		if verify(auth.SignedOctets(req, sa.nr, sa.prfFunc(), sa.keys.SKpi, idBody(peer))) == nil {
+		if verify(auth.SignedOctets(req, sa.nr, sa.prfFunc(), sa.keys.SKpi(), idBody(peer))) == nil {
 			sa.initReq = req
 			return nil
 		}

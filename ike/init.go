@@ -450,7 +450,7 @@ func (sa *ikeSA) useKeysLocked(suite crypto.IKESuite, keys *crypto.IKEKeys) erro
 	if err != nil {
 		return err
 	}
-	ei, ai, er, ar := keys.SKei, keys.SKai, keys.SKer, keys.SKar
+	ei, ai, er, ar := keys.SKei(), keys.SKai(), keys.SKer(), keys.SKar()
 	ci, err := crypto.NewIKECipher(suite, ei, ai)
 	if err != nil {
 		return err

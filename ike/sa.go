@@ -452,14 +452,14 @@ type ikeCiphers struct {
 func (sa *ikeSA) ciphersLocked() (*ikeCiphers, error) {
 	if sa.ciphers == nil {
 		k := sa.keys
-		if k == nil || k.SKei == nil {
+		if k == nil || k.SKei() == nil {
 			return nil, errors.New("ike: IKE SA has no keys")
 		}
-		ci, err := crypto.NewIKECipher(sa.suite, k.SKei, k.SKai)
+		ci, err := crypto.NewIKECipher(sa.suite, k.SKei(), k.SKai())
 		if err != nil {
 			return nil, err
 		}
-		cr, err := crypto.NewIKECipher(sa.suite, k.SKer, k.SKar)
+		cr, err := crypto.NewIKECipher(sa.suite, k.SKer(), k.SKar())
 		if err != nil {
 			return nil, err
 		}
@@ -492,11 +492,7 @@ func (sa *ikeSA) forgetAuthLocked() {
 		}
 		sa.ikeSetup = nil
 	}
-	if k := sa.keys; k != nil {
-		clear(k.SKpi)
-		clear(k.SKpr)
-		k.SKpi, k.SKpr = nil, nil
-	}
+	sa.keys.DropAuth()
 }
 
 // decrypt verifies and decrypts an SK or SKF message.
