@@ -132,7 +132,8 @@ func (sa *ikeSA) cpReplyLockedFor(req *wire.CP, identity string, pools []string)
 				return nil, err
 			}
 			want6 = false
-			sa.leases = append(sa.leases, leaseRef{p, a})
+			r := sa.rareLocked()
+			r.leases = append(r.leases, leaseRef{p, a})
 			sa.vips = append(sa.vips, a)
 			reply.Attributes = append(reply.Attributes, wire.CPAttribute{Type: wire.CPInternalIP6Address, Value: append(a.AsSlice(), 128)})
 		} else if !p.is6() && want4 {
@@ -141,7 +142,8 @@ func (sa *ikeSA) cpReplyLockedFor(req *wire.CP, identity string, pools []string)
 				return nil, err
 			}
 			want4 = false
-			sa.leases = append(sa.leases, leaseRef{p, a})
+			r := sa.rareLocked()
+			r.leases = append(r.leases, leaseRef{p, a})
 			sa.vips = append(sa.vips, a)
 			reply.Attributes = append(reply.Attributes, wire.CPAttribute{Type: wire.CPInternalIP4Address, Value: a.AsSlice()})
 		}
@@ -178,10 +180,14 @@ type leaseRef struct {
 // releaseLeasesLocked puts the SA's virtual IPs back (offline) into their
 // pools.
 func (sa *ikeSA) releaseLeasesLocked() {
-	for _, l := range sa.leases {
+	r := sa.rare
+	if r == nil {
+		return
+	}
+	for _, l := range r.leases {
 		l.pool.release(l.addr)
 	}
-	sa.leases = nil
+	r.leases = nil
 }
 
 // vipSelectors are host selectors for the virtual IPs, which stand in for
@@ -215,7 +221,10 @@ func anySelectors(vips []netip.Addr) []spd.Selector {
 
 // vipEventLocked builds the event for the daemon.
 func (sa *ikeSA) vipEventLocked(up bool) VirtualIPEvent {
-	ev := VirtualIPEvent{Name: sa.name(), Up: up, VIPs: sa.vips, DNS: sa.dns, Domains: sa.domains, Gateway: sa.remote.Addr()}
+	ev := VirtualIPEvent{Name: sa.name(), Up: up, VIPs: sa.vips, Gateway: sa.remote.Addr()}
+	if r := sa.rare; r != nil {
+		ev.DNS, ev.Domains = r.dns, r.domains
+	}
 	for _, c := range sa.children {
 		for _, s := range c.in.Remote {
 			ev.Routes = append(ev.Routes, s.Prefix)

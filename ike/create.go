@@ -322,7 +322,11 @@ func (sa *ikeSA) handleIKERekeyResponseLocked(rk *ikeRekey, ps []wire.Payload) e
 	rk.nonceLow = lowest(rk.ni, nr.Data)
 	// RFC 7296 2.8.2: on a collision, the new IKE SA with the lowest nonce
 	// is deleted by its initiator.
-	other := sa.peerIKERekey
+	var other *ikeSA
+	var otherNonce []byte
+	if r := sa.rare; r != nil {
+		other, otherNonce = r.peerIKERekey, r.peerIKERekeyNonce
+	}
 	otherUp := false
 	if other != nil {
 		other.mu.Lock() // the same order as moveToLocked: old SA, then new
@@ -330,7 +334,7 @@ func (sa *ikeSA) handleIKERekeyResponseLocked(rk *ikeRekey, ps []wire.Payload) e
 		other.mu.Unlock()
 	}
 	if otherUp {
-		if bytes.Compare(rk.nonceLow, sa.peerIKERekeyNonce) < 0 {
+		if bytes.Compare(rk.nonceLow, otherNonce) < 0 {
 			sa.log.Info("IKE rekey collision: ours has the lowest nonce, deleting it")
 			n.mu.Lock()
 			n.rekeyedTo = other
@@ -375,7 +379,10 @@ func (sa *ikeSA) handleIKERekeyResponseLocked(rk *ikeRekey, ps []wire.Payload) e
 // takePeerRekeyLocked moves the Child SAs to the IKE SA the peer's rekey
 // created, when there is one that is still up, and reports whether it did.
 func (sa *ikeSA) takePeerRekeyLocked() bool {
-	other := sa.peerIKERekey
+	var other *ikeSA
+	if r := sa.rare; r != nil {
+		other = r.peerIKERekey
+	}
 	if other == nil || sa.rekeyedTo != nil || sa.state != stateEstablished {
 		return false
 	}
@@ -496,8 +503,9 @@ func (sa *ikeSA) respondIKERekeyLocked(h wire.Header, ps []wire.Payload, saPl *w
 	if sa.rekeying != nil {
 		// A collision (2.8.2): both new SAs exist for now; the outcome is
 		// decided when our own rekey completes.
-		sa.peerIKERekey = n
-		sa.peerIKERekeyNonce = lowest(ni, nr)
+		r := sa.rareLocked()
+		r.peerIKERekey = n
+		r.peerIKERekeyNonce = lowest(ni, nr)
 		return
 	}
 	// The peer deletes this SA next; until then the children move over.

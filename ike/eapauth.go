@@ -311,7 +311,7 @@ func (sa *ikeSA) handleEAPRoundLocked(h wire.Header, ps []wire.Payload) {
 			}
 			resp = append(resp, notify(wire.NotifyAuthenticationFailed))
 			sa.respondLocked(h.Exchange, h.MessageID, resp)
-			sa.failReason = "AUTHENTICATION_FAILED"
+			sa.setFailReasonLocked("AUTHENTICATION_FAILED")
 			sa.destroyLocked("EAP authentication failed")
 			return
 		}

@@ -206,14 +206,14 @@ func (sa *ikeSA) sendAuthLocked(certReq []*wire.CertReq) {
 	err = sa.sendRequestLocked(wire.ExchangeIKEAuth, ps, func(_ *wire.Message, resp []wire.Payload) {
 		sa.handleAuthResponseLocked(resp, req)
 	}, func() {
-		sa.failReason = "no answer to IKE_AUTH"
+		sa.setFailReasonLocked("no answer to IKE_AUTH")
 		if sa.restartLocked(req) {
 			return
 		}
 		if req != nil {
-			req.finish(errors.New(sa.failReason))
+			req.finish(errors.New(sa.failReasonLocked()))
 		}
-		sa.destroyLocked(sa.failReason)
+		sa.destroyLocked(sa.failReasonLocked())
 	})
 	if err != nil {
 		sa.failLocked(err.Error())
@@ -313,7 +313,13 @@ func (sa *ikeSA) completeAuthLocked(ps []wire.Payload, req *childReq) {
 	if wantsVIPs(conn) {
 		cp := payloadOf[*wire.CP](ps)
 		if cp != nil && cp.CfgType == wire.CfgReply {
-			sa.vips, sa.dns, sa.domains = parseCPReply(cp)
+			var dns []netip.Addr
+			var domains []string
+			sa.vips, dns, domains = parseCPReply(cp)
+			if len(dns) > 0 || len(domains) > 0 || sa.rare != nil {
+				r := sa.rareLocked()
+				r.dns, r.domains = dns, domains
+			}
 		}
 		if len(sa.vips) == 0 {
 			if req != nil {
@@ -322,7 +328,12 @@ func (sa *ikeSA) completeAuthLocked(ps []wire.Payload, req *childReq) {
 			sa.failLocked("no virtual IP from the gateway (INTERNAL_ADDRESS_FAILURE)")
 			return
 		}
-		sa.log.Info("virtual IPs assigned", "vips", sa.vips, "dns", sa.dns, "domains", sa.domains)
+		var dns []netip.Addr
+		var domains []string
+		if r := sa.rare; r != nil {
+			dns, domains = r.dns, r.domains
+		}
+		sa.log.Info("virtual IPs assigned", "vips", sa.vips, "dns", dns, "domains", domains)
 	}
 	sa.establishLocked()
 	if req != nil {
@@ -354,7 +365,7 @@ func (sa *ikeSA) authFailedLocked(req *childReq, why string) {
 }
 
 func (sa *ikeSA) failLocked(why string) {
-	sa.failReason = why
+	sa.setFailReasonLocked(why)
 	for _, r := range sa.childReqs {
 		r.finish(errors.New(why))
 	}
@@ -467,7 +478,7 @@ func (sa *ikeSA) finishResponderAuthLocked(h wire.Header, ps, resp []wire.Payloa
 			sa.log.Warn("no virtual IP for the client", "remote_id", leaseID, "err", err)
 			resp = append(resp, notify(wire.NotifyInternalAddressFailure))
 			sa.respondLocked(h.Exchange, h.MessageID, resp)
-			sa.failReason = "INTERNAL_ADDRESS_FAILURE"
+			sa.setFailReasonLocked("INTERNAL_ADDRESS_FAILURE")
 			sa.destroyLocked("no virtual IP for the client")
 			return
 		}
@@ -510,7 +521,7 @@ func (sa *ikeSA) respondAuthFailedLocked(h wire.Header, why string) {
 	sa.mgr.stats.authFailed.Add(1)
 	sa.log.Warn("authentication of the peer failed", "reason", why)
 	sa.respondLocked(h.Exchange, h.MessageID, []wire.Payload{notify(wire.NotifyAuthenticationFailed)})
-	sa.failReason = "AUTHENTICATION_FAILED"
+	sa.setFailReasonLocked("AUTHENTICATION_FAILED")
 	sa.destroyLocked("AUTHENTICATION_FAILED: " + why)
 }
 

@@ -44,7 +44,7 @@ func (sa *ikeSA) handleInformationalRequestLocked(h wire.Header, ps []wire.Paylo
 			case wire.NotifyAuthenticationFailed:
 				sa.mgr.stats.authFailed.Add(1)
 				sa.log.Warn("peer says our authentication failed")
-				sa.failReason = "AUTHENTICATION_FAILED"
+				sa.setFailReasonLocked("AUTHENTICATION_FAILED")
 				sa.respondLocked(h.Exchange, h.MessageID, nil)
 				sa.failLocked("AUTHENTICATION_FAILED")
 				return
@@ -144,7 +144,8 @@ func (sa *ikeSA) sendDeleteIKELocked(done chan error) {
 		}
 		// destroyLocked answers done however the SA ends: our DELETE
 		// answered or timed out, or the peer's DELETE crossing ours.
-		sa.deleteWaiters = append(sa.deleteWaiters, done)
+		r := sa.rareLocked()
+		r.deleteWaiters = append(r.deleteWaiters, done)
 	}
 	sa.enqueueLocked("delete IKE", func() {
 		if sa.state == stateDead {
@@ -175,7 +176,7 @@ func (sa *ikeSA) terminate(ctx context.Context, why string) {
 		sa.mu.Unlock()
 		return
 	case sa.state < stateEstablished && sa.state != stateDeleting:
-		sa.failReason = why
+		sa.setFailReasonLocked(why)
 		sa.failLocked(why)
 		sa.mu.Unlock()
 		return

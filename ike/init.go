@@ -190,7 +190,7 @@ func (sa *ikeSA) sendInitLocked(cookie []byte) {
 	if sa.ke == nil {
 		ke, err := crypto.NewKeyExchange(group)
 		if err != nil {
-			sa.failReason = err.Error()
+			sa.setFailReasonLocked(err.Error())
 			sa.destroyLocked("key exchange: " + err.Error())
 			return
 		}
@@ -229,7 +229,7 @@ func (sa *ikeSA) sendInitLocked(cookie []byte) {
 	}
 	sa.startRequestLocked(&request{id: 0, exchange: wire.ExchangeIKESAInit, packets: [][]byte{pkt},
 		onTimeout: func() {
-			sa.failReason = "no answer to IKE_SA_INIT"
+			sa.setFailReasonLocked("no answer to IKE_SA_INIT")
 			sa.retryOrFailLocked()
 		}})
 }
@@ -311,8 +311,8 @@ func (sa *ikeSA) handleInitResponseLocked(d datagram, h wire.Header) {
 		}
 		g := uint16(n.Data[0])<<8 | uint16(n.Data[1])
 		if !proposalsHaveGroup(sa.conn.Proposals, g) || g == sa.ke.Group() {
-			sa.failReason = fmt.Sprintf("peer wants key exchange group %d, which is not configured", g)
-			sa.destroyLocked(sa.failReason)
+			sa.setFailReasonLocked(fmt.Sprintf("peer wants key exchange group %d, which is not configured", g))
+			sa.destroyLocked(sa.failReasonLocked())
 			return
 		}
 		sa.log.Info("peer asks for another key exchange group, retrying", "group", g)
@@ -327,7 +327,7 @@ func (sa *ikeSA) handleInitResponseLocked(d datagram, h wire.Header) {
 		return
 	}
 	if n := errorNotify(ps); n != nil {
-		sa.failReason = n.NotifyType.String()
+		sa.setFailReasonLocked(n.NotifyType.String())
 		sa.log.Warn("IKE_SA_INIT refused", "notify", n.NotifyType.String())
 		sa.destroyLocked("peer refused IKE_SA_INIT: " + n.NotifyType.String())
 		return
@@ -341,14 +341,14 @@ func (sa *ikeSA) handleInitResponseLocked(d datagram, h wire.Header) {
 	}
 	chosen := fromWireProposal(saPl.Proposals[0])
 	if !proposalsContain(sa.conn.Proposals, chosen) {
-		sa.failReason = "responder chose a proposal we did not offer"
-		sa.destroyLocked(sa.failReason)
+		sa.setFailReasonLocked("responder chose a proposal we did not offer")
+		sa.destroyLocked(sa.failReasonLocked())
 		return
 	}
 	suite, err := crypto.SuiteFromProposal(chosen)
 	if err != nil || suite.DH != kePl.Group || kePl.Group != sa.ke.Group() {
-		sa.failReason = "inconsistent IKE_SA_INIT response"
-		sa.destroyLocked(sa.failReason)
+		sa.setFailReasonLocked("inconsistent IKE_SA_INIT response")
+		sa.destroyLocked(sa.failReasonLocked())
 		return
 	}
 	if len(nPl.Data) < 16 || len(nPl.Data) > 256 {
@@ -357,8 +357,8 @@ func (sa *ikeSA) handleInitResponseLocked(d datagram, h wire.Header) {
 	}
 	shared, err := sa.ke.SharedSecret(kePl.Data)
 	if err != nil {
-		sa.failReason = "invalid key exchange value from the responder"
-		sa.destroyLocked(sa.failReason)
+		sa.setFailReasonLocked("invalid key exchange value from the responder")
+		sa.destroyLocked(sa.failReasonLocked())
 		return
 	}
 	if r := sa.pending; r != nil && r.timer != nil {
@@ -414,7 +414,7 @@ func (sa *ikeSA) retryOrFailLocked() {
 		sa.sendInitLocked(nil)
 		return
 	}
-	sa.destroyLocked(sa.failReason)
+	sa.destroyLocked(sa.failReasonLocked())
 }
 
 func proposalsContain(list []crypto.Proposal, chosen crypto.Proposal) bool {

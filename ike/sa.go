@@ -45,8 +45,8 @@ func (s saState) String() string {
 
 // ikeSA is one IKE SA and its Child SAs. Every field is guarded by mu
 // unless its comment says otherwise. Fields are ordered so that the struct
-// packs with little padding into 760 bytes, which with the allocator's
-// 8-byte header for objects over 512 bytes is its 768-byte size class: a
+// packs with little padding into 632 bytes, which with the allocator's
+// 8-byte header for objects over 512 bytes is its 640-byte size class: a
 // gateway holds one per peer.
 type ikeSA struct {
 	mgr      *Manager
@@ -94,21 +94,19 @@ type ikeSA struct {
 	lastResp   [][]byte             // our response to peerNextID-1, resent on retransmits
 	reasm      *[2]wire.Reassembler // RFC 7383 fragments in progress: requests, responses; made for the first fragment
 
-	children          []*childSA
-	childReqs         []*childReq // Child SAs waiting for their exchange
-	authReq           *childReq   // the child carried by our IKE_AUTH
-	peerIKERekey      *ikeSA      // the peer's IKE rekey that collided with ours
-	peerIKERekeyNonce []byte
-	lastHeard         time.Time // any authenticated message or ESP packet from the peer
+	children  []*childSA
+	childReqs []*childReq // Child SAs waiting for their exchange
+	authReq   *childReq   // the child carried by our IKE_AUTH
+	lastHeard time.Time   // any authenticated message or ESP packet from the peer
 
 	// Remote access (RFC 7296 3.15): the virtual IPs we got (client) or
-	// handed out (gateway), the DNS configuration that came with them, and
-	// the pool leases to give back.
-	vips    []netip.Addr
-	dns     []netip.Addr
-	domains []string
-	leases  []leaseRef
-	eap     *eapState // EAP in IKE_AUTH (RFC 7296 2.16), while it runs
+	// handed out (gateway); the rest is in rare.
+	vips []netip.Addr
+	eap  *eapState // EAP in IKE_AUTH (RFC 7296 2.16), while it runs
+
+	// *ikeRare holds what few IKE SAs need, or need only on their way
+	// out; nil until one of its fields is set (rareLocked).
+	rare *ikeRare
 
 	// The rekey, DPD and keepalive deadlines share one timer (lifecycle.go).
 	lifeTimer                   *time.Timer
@@ -116,8 +114,40 @@ type ikeSA struct {
 	dpdPackets                  uint64        // inbound ESP packets at the last DPD check
 	rekeyedTo                   *ikeSA        // set when this SA was rekeyed into another
 	rekeying                    *ikeRekey
-	deleteWaiters               []chan error
-	failReason                  string
+}
+
+// ikeRare is the part of an IKE SA that most never use: the DNS
+// configuration and pool leases of remote access, the peer's IKE rekey
+// that collided with ours (RFC 7296 2.8.2), those waiting for the SA to
+// go, and why it failed. Keeping it out of ikeSA keeps that struct in a
+// smaller size class.
+type ikeRare struct {
+	dns               []netip.Addr // with the virtual IPs (client)
+	domains           []string
+	leases            []leaseRef // pool leases to give back (gateway)
+	peerIKERekey      *ikeSA     // the peer's IKE rekey that collided with ours
+	peerIKERekeyNonce []byte
+	deleteWaiters     []chan error
+	failReason        string
+}
+
+// rareLocked returns the SA's ikeRare, made on first use.
+func (sa *ikeSA) rareLocked() *ikeRare {
+	if sa.rare == nil {
+		sa.rare = new(ikeRare)
+	}
+	return sa.rare
+}
+
+// setFailReasonLocked records why the SA failed, for those waiting on it.
+func (sa *ikeSA) setFailReasonLocked(why string) { sa.rareLocked().failReason = why }
+
+// failReasonLocked is what setFailReasonLocked recorded, or "".
+func (sa *ikeSA) failReasonLocked() string {
+	if sa.rare == nil {
+		return ""
+	}
+	return sa.rare.failReason
 }
 
 // ikeSetup is what an IKE SA needs only until it is established: the
@@ -598,8 +628,8 @@ func (sa *ikeSA) destroyLocked(why string) {
 		sa.log.Info("IKE SA removed", "reason", why)
 	}
 	err := errors.New(why)
-	if sa.failReason != "" {
-		err = errors.New(sa.failReason)
+	if why := sa.failReasonLocked(); why != "" {
+		err = errors.New(why)
 	}
 	if setup != nil {
 		for _, w := range setup.initWaiters {
@@ -614,10 +644,12 @@ func (sa *ikeSA) destroyLocked(why string) {
 		r.finish(err)
 	}
 	sa.childReqs = nil
-	for _, w := range sa.deleteWaiters {
-		w <- nil
+	if r := sa.rare; r != nil {
+		for _, w := range r.deleteWaiters {
+			w <- nil
+		}
+		r.deleteWaiters = nil
 	}
-	sa.deleteWaiters = nil
 	if rk := sa.rekeying; rk != nil && rk.done != nil {
 		// Our IKE rekey was in flight; the SA went before its answer
 		// (replaced by the peer's rekey in a collision, or failed).
@@ -644,7 +676,7 @@ func (sa *ikeSA) peerDeadLocked(why string) {
 		}
 	}
 	sa.log.Info("peer is dead", "reason", why)
-	sa.failReason = "peer did not answer"
+	sa.setFailReasonLocked("peer did not answer")
 	sa.destroyLocked("dead peer: " + why)
 	m := sa.mgr
 	for _, ch := range restart {
