@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/esptun/esptun/config"
+	"github.com/esptun/esptun/ike/auth"
 	"github.com/esptun/esptun/ike/wire"
 	"github.com/esptun/esptun/sad"
 	"github.com/esptun/esptun/spd"
@@ -69,11 +71,15 @@ type Manager struct {
 	// initiated counts the IKE SAs we initiated per connection, for
 	// INITIAL_CONTACT without a scan of every SA.
 	initiated map[*config.Connection]int
-	// peers holds the established IKE SAs by connection and peer
-	// identity, for INITIAL_CONTACT and unique without a scan of every SA.
-	peers  map[peerKey][]*ikeSA
-	traps  map[uint32]*trap // by trap policy ID
-	closed bool
+	// peers holds the established IKE SAs by a hash of connection and
+	// peer identity (peerHash), for INITIAL_CONTACT and unique without a
+	// scan of every SA: each entry heads a chain through ikeSA.peerNext.
+	// A chain may hold SAs of another peer whose hash collides; the users
+	// of samePeer compare connection and identity.
+	peers    map[uint64]*ikeSA
+	peerSeed maphash.Seed
+	traps    map[uint32]*trap // by trap policy ID
+	closed   bool
 
 	pools   map[string]*addrPool // virtual IP pools by name
 	poolCfg map[string]*poolConfig
@@ -166,7 +172,8 @@ func New(o Options) (*Manager, error) {
 		sas:       make(map[uint64]*ikeSA),
 		halfOpen:  make(map[halfOpenKey]*ikeSA),
 		initiated: make(map[*config.Connection]int),
-		peers:     make(map[peerKey][]*ikeSA),
+		peers:     make(map[uint64]*ikeSA),
+		peerSeed:  maphash.MakeSeed(),
 		traps:     make(map[uint32]*trap),
 	}
 	for i := range m.inbox {
@@ -561,7 +568,7 @@ func (m *Manager) unregister(sa *ikeSA) {
 			delete(m.initiated, sa.conn)
 		}
 	}
-	if sa.peerKey.conn != nil {
+	if sa.peerIndexed {
 		m.dropPeerLocked(sa)
 	}
 	if sa.halfOpenKey != (halfOpenKey{}) {
@@ -576,53 +583,65 @@ func (m *Manager) unregister(sa *ikeSA) {
 	m.mu.Unlock()
 }
 
-// peerKey finds the established IKE SAs of one connection and peer
-// identity.
-type peerKey struct {
-	conn *config.Connection
-	id   string // identity type and data
+// peerHash hashes an IKE SA's connection (by name) and peer identity for
+// Manager.peers. An entry there costs a map slot of 16 bytes; a key of
+// connection and identity cost a 48-byte slot and a copy of the identity.
+func (m *Manager) peerHash(conn *config.Connection, id auth.Identity) uint64 {
+	var h maphash.Hash
+	h.SetSeed(m.peerSeed)
+	h.WriteString(conn.Name)
+	h.WriteByte(0)
+	h.WriteByte(id.Type)
+	h.Write(id.Data)
+	return h.Sum64()
 }
 
-// indexPeer adds an established SA to m.peers.
+// indexPeer adds an established SA to m.peers. The caller holds sa.mu.
 func (m *Manager) indexPeer(sa *ikeSA) {
 	if sa.conn == nil {
 		return
 	}
-	key := peerKey{conn: sa.conn, id: string(append([]byte{sa.remoteID.Type}, sa.remoteID.Data...))}
+	h := m.peerHash(sa.conn, sa.remoteID)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if sa.peerKey.conn != nil || m.sas[sa.localSPI()] != sa {
+	if sa.peerIndexed || m.sas[sa.localSPI()] != sa {
 		return // indexed already, or gone
 	}
-	sa.peerKey = key
-	m.peers[key] = append(m.peers[key], sa)
+	sa.peerIndexed, sa.peerHash = true, h
+	sa.peerNext = m.peers[h]
+	m.peers[h] = sa
 }
 
 func (m *Manager) dropPeerLocked(sa *ikeSA) {
-	list := m.peers[sa.peerKey]
-	for i, o := range list {
-		if o == sa {
-			list[i] = list[len(list)-1]
-			list[len(list)-1] = nil
-			list = list[:len(list)-1]
-			break
+	h := sa.peerHash
+	if head := m.peers[h]; head == sa {
+		if sa.peerNext == nil {
+			delete(m.peers, h)
+		} else {
+			m.peers[h] = sa.peerNext
+		}
+	} else {
+		for p := head; p != nil; p = p.peerNext {
+			if p.peerNext == sa {
+				p.peerNext = sa.peerNext
+				break
+			}
 		}
 	}
-	if len(list) == 0 {
-		delete(m.peers, sa.peerKey)
-	} else {
-		m.peers[sa.peerKey] = list
-	}
-	sa.peerKey = peerKey{}
+	sa.peerIndexed, sa.peerHash, sa.peerNext = false, 0, nil
 }
 
-// samePeer returns the other established IKE SAs of fresh's connection and
-// peer identity.
+// samePeer returns the other established IKE SAs that may be of fresh's
+// connection and peer identity: those of its chain in m.peers. The caller
+// compares connection and identity with each SA's lock held.
 func (m *Manager) samePeer(fresh *ikeSA) []*ikeSA {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !fresh.peerIndexed {
+		return nil
+	}
 	var out []*ikeSA
-	for _, sa := range m.peers[fresh.peerKey] {
+	for sa := m.peers[fresh.peerHash]; sa != nil; sa = sa.peerNext {
 		if sa != fresh {
 			out = append(out, sa)
 		}

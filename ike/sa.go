@@ -64,12 +64,14 @@ type ikeSA struct {
 	fragOK       bool               // peer announced IKEV2_FRAGMENTATION_SUPPORTED
 	haveLastResp bool               // lastResp answers peerNextID-1
 	leftHalfOpen bool               // IKE_AUTH done; guarded by Manager.mu, as halfOpenKey is there
+	peerIndexed  bool               // in Manager.peers (guarded by the Manager's mutex, as peerHash and peerNext)
 	conn         *config.Connection // nil for a responder until IKE_AUTH picked one
 	spiI, spiR   uint64
 	created      time.Time
 	established  time.Time
 	halfOpenKey  halfOpenKey
-	peerKey      peerKey // in Manager.peers when conn is set (guarded by the Manager's mutex)
+	peerHash     uint64 // of conn and remoteID, the SA's key in Manager.peers
+	peerNext     *ikeSA // the next SA in the same Manager.peers chain
 
 	local, remote netip.AddrPort // remote moves with NAT-T (2.23)
 
@@ -84,7 +86,6 @@ type ikeSA struct {
 	ciphers *ikeCiphers // SK_e/SK_a; nil while an established SA is idle
 
 	localID, remoteID auth.Identity
-	remoteIDString    string
 
 	// Message IDs, window size 1 in both directions (RFC 7296 2.3).
 	nextReqID  uint32 // ID of our next request
