@@ -19,7 +19,7 @@ import (
 func idBody(id auth.Identity) []byte { return id.PayloadBody() }
 
 func (sa *ikeSA) prfFunc() auth.PRF {
-	prf := sa.prf
+	prf := sa.ikeSetup.prf
 	return func(key, data []byte) []byte { return prf.Compute(key, data) }
 }
 
@@ -508,7 +508,7 @@ func (sa *ikeSA) verifyInitiatorLocked(peer auth.Identity, verify func(octets []
 	if err == nil || sa.mgr.stats.cookiesSent.Load() == 0 {
 		return err
 	}
-	for _, req := range sa.mgr.cookieVariants(sa.initReq, sa.ni, sa.halfOpenKey.remote.Addr(), sa.spiI) {
+	for _, req := range sa.mgr.cookieVariants(sa.initReq, sa.ni, sa.halfOpenRemote.Addr(), sa.spiI) {
 		if verify(auth.SignedOctets(req, sa.nr, sa.prfFunc(), sa.keys.SKpi(), idBody(peer))) == nil {
 			sa.initReq = req
 			return nil

@@ -459,7 +459,10 @@ func (sa *ikeSA) useKeysLocked(suite crypto.IKESuite, keys *crypto.IKEKeys) erro
 	if err != nil {
 		return err
 	}
-	sa.suite, sa.prf, sa.keys = suite, prf, keys
+	sa.suite, sa.keys = suite, keys
+	if sa.ikeSetup != nil {
+		sa.ikeSetup.prf = prf // for the AUTH payloads (prfFunc)
+	}
 	sa.ciphers = &ikeCiphers{out: ci, in: cr}
 	if !sa.initiator {
 		sa.ciphers.out, sa.ciphers.in = cr, ci
@@ -631,7 +634,7 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 	}
 	m.halfOpen[key] = sa
 	m.halfOpenPeak = max(m.halfOpenPeak, len(m.halfOpen))
-	sa.halfOpenKey = key
+	sa.halfOpenRemote = key.remote // key.spiI is sa.spiI
 	m.halfOpenCount.Add(1)
 	m.sas[sa.spiR] = sa
 	m.mu.Unlock()

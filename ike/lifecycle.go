@@ -140,9 +140,9 @@ func (sa *ikeSA) onLifeTimer() {
 			}
 			if in != sa.dpdPackets {
 				sa.dpdPackets = in
-				sa.lastHeard = time.Now()
+				sa.lastHeard = now
 			}
-			if time.Since(sa.lastHeard) >= delay && sa.pending == nil {
+			if now-sa.lastHeard >= delay && sa.pending == nil {
 				sa.sendDPDLocked()
 			}
 			if sa.state == stateEstablished {

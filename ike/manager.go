@@ -571,14 +571,14 @@ func (m *Manager) unregister(sa *ikeSA) {
 	if sa.peerIndexed {
 		m.dropPeerLocked(sa)
 	}
-	if sa.halfOpenKey != (halfOpenKey{}) {
-		if m.halfOpen[sa.halfOpenKey] == sa {
-			delete(m.halfOpen, sa.halfOpenKey)
+	if sa.halfOpenRemote.IsValid() {
+		if key := sa.halfOpenKeyOf(); m.halfOpen[key] == sa {
+			delete(m.halfOpen, key)
 			if !sa.leftHalfOpen {
 				m.halfOpenCount.Add(-1)
 			}
 		}
-		sa.halfOpenKey = halfOpenKey{}
+		sa.halfOpenRemote = netip.AddrPort{}
 	}
 	m.mu.Unlock()
 }
@@ -676,7 +676,7 @@ const halfOpenShrinkMin = 1024
 
 func (m *Manager) leaveHalfOpen(sa *ikeSA) {
 	m.mu.Lock()
-	if sa.halfOpenKey != (halfOpenKey{}) && m.halfOpen[sa.halfOpenKey] == sa && !sa.leftHalfOpen {
+	if sa.halfOpenRemote.IsValid() && m.halfOpen[sa.halfOpenKeyOf()] == sa && !sa.leftHalfOpen {
 		sa.leftHalfOpen = true
 		m.halfOpenCount.Add(-1)
 	}

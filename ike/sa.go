@@ -45,33 +45,33 @@ func (s saState) String() string {
 
 // ikeSA is one IKE SA and its Child SAs. Every field is guarded by mu
 // unless its comment says otherwise. Fields are ordered so that the struct
-// packs with little padding into 632 bytes, which with the allocator's
-// 8-byte header for objects over 512 bytes is its 640-byte size class: a
+// packs with little padding into 560 bytes, which with the allocator's
+// 8-byte header for objects over 512 bytes is in its 576-byte size class: a
 // gateway holds one per peer.
 type ikeSA struct {
 	mgr      *Manager
 	log      saLog
 	uniqueID uint32 // immutable
 
-	mu           sync.Mutex
-	state        saState
-	initiator    bool               // original initiator (RFC 7296 2.2)
-	counted      bool               // in Manager.initiated (guarded by the Manager's mutex)
-	natt         bool               // IKE on the NAT-T port with the non-ESP marker
-	natLocal     bool               // we are behind a NAT, or pretend to be (natFake)
-	natFake      bool               // natLocal only because encap = true forces it
-	natRemote    bool               // the peer is behind a NAT
-	fragOK       bool               // peer announced IKEV2_FRAGMENTATION_SUPPORTED
-	haveLastResp bool               // lastResp answers peerNextID-1
-	leftHalfOpen bool               // IKE_AUTH done; guarded by Manager.mu, as halfOpenKey is there
-	peerIndexed  bool               // in Manager.peers (guarded by the Manager's mutex, as peerHash and peerNext)
-	conn         *config.Connection // nil for a responder until IKE_AUTH picked one
-	spiI, spiR   uint64
-	created      time.Time
-	established  time.Time
-	halfOpenKey  halfOpenKey
-	peerHash     uint64 // of conn and remoteID, the SA's key in Manager.peers
-	peerNext     *ikeSA // the next SA in the same Manager.peers chain
+	mu             sync.Mutex
+	state          saState
+	initiator      bool               // original initiator (RFC 7296 2.2)
+	counted        bool               // in Manager.initiated (guarded by the Manager's mutex)
+	natt           bool               // IKE on the NAT-T port with the non-ESP marker
+	natLocal       bool               // we are behind a NAT, or pretend to be (natFake)
+	natFake        bool               // natLocal only because encap = true forces it
+	natRemote      bool               // the peer is behind a NAT
+	fragOK         bool               // peer announced IKEV2_FRAGMENTATION_SUPPORTED
+	haveLastResp   bool               // lastResp answers peerNextID-1
+	leftHalfOpen   bool               // IKE_AUTH done; guarded by Manager.mu, as halfOpenRemote is there
+	peerIndexed    bool               // in Manager.peers (guarded by the Manager's mutex, as peerHash and peerNext)
+	conn           *config.Connection // nil for a responder until IKE_AUTH picked one
+	spiI, spiR     uint64
+	created        time.Time
+	established    time.Time
+	halfOpenRemote netip.AddrPort // with spiI the key in Manager.halfOpen, when valid (guarded by the Manager's mutex)
+	peerHash       uint64         // of conn and remoteID, the SA's key in Manager.peers
+	peerNext       *ikeSA         // the next SA in the same Manager.peers chain
 
 	local, remote netip.AddrPort // remote moves with NAT-T (2.23)
 
@@ -81,7 +81,6 @@ type ikeSA struct {
 	*ikeSetup
 
 	suite   crypto.IKESuite
-	prf     crypto.PRF
 	keys    *crypto.IKEKeys
 	ciphers *ikeCiphers // SK_e/SK_a; nil while an established SA is idle
 
@@ -96,9 +95,9 @@ type ikeSA struct {
 	reasm      *[2]wire.Reassembler // RFC 7383 fragments in progress: requests, responses; made for the first fragment
 
 	children  []*childSA
-	childReqs []*childReq // Child SAs waiting for their exchange
-	authReq   *childReq   // the child carried by our IKE_AUTH
-	lastHeard time.Time   // any authenticated message or ESP packet from the peer
+	childReqs []*childReq   // Child SAs waiting for their exchange
+	authReq   *childReq     // the child carried by our IKE_AUTH
+	lastHeard time.Duration // since created: any authenticated message or ESP packet from the peer
 
 	// Remote access (RFC 7296 3.15): the virtual IPs we got (client) or
 	// handed out (gateway); the rest is in rare.
@@ -152,7 +151,7 @@ func (sa *ikeSA) failReasonLocked() string {
 }
 
 // ikeSetup is what an IKE SA needs only until it is established: the
-// IKE_SA_INIT messages and nonces for the AUTH payloads (RFC 7296 2.15),
+// IKE_SA_INIT messages, nonces and PRF for the AUTH payloads (RFC 7296 2.15),
 // the key exchange, the cookie, the candidate connections, the peer's
 // signature hash algorithms, the initiator's retries and waiters.
 type ikeSetup struct {
@@ -164,6 +163,7 @@ type ikeSetup struct {
 	initReq, initResp []byte // IKE_SA_INIT messages for AUTH (2.15)
 	initWaiters       []chan error
 	keyingTries       int
+	prf               crypto.PRF // the suite's, for the AUTH payloads
 }
 
 // request is our outstanding request, kept for retransmission.
@@ -192,7 +192,6 @@ func (m *Manager) newSA(initiator bool, conn *config.Connection, local, remote n
 		created:   time.Now(),
 		local:     local,
 		remote:    remote,
-		lastHeard: time.Now(),
 		ikeSetup:  new(ikeSetup),
 	}
 	sa.log = saLog{sa}
@@ -222,6 +221,12 @@ func (l saLog) log(level slog.Level, msg string, args []any) {
 	}
 	all = append(all, "ike", fmt.Sprintf("%s[%d]", name, l.sa.uniqueID), "peer", l.sa.remote.Addr())
 	lg.Log(context.Background(), level, msg, append(all, args...)...)
+}
+
+// halfOpenKeyOf is the SA's key in Manager.halfOpen: a responder's SPIi
+// never changes, so only the address the request came from is kept.
+func (sa *ikeSA) halfOpenKeyOf() halfOpenKey {
+	return halfOpenKey{spiI: sa.spiI, remote: sa.halfOpenRemote}
 }
 
 func (sa *ikeSA) localSPI() uint64 {
@@ -432,7 +437,7 @@ func (sa *ikeSA) receive(d datagram, h wire.Header) {
 		}
 		return
 	}
-	sa.lastHeard = time.Now()
+	sa.lastHeard = time.Since(sa.created)
 	sa.updatePeerLocked(d)
 	if response {
 		r := sa.pending
