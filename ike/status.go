@@ -77,12 +77,7 @@ func (m *Manager) Status() ([]IKESAStatus, Counters) {
 		}
 		return out[i].UniqueID < out[j].UniqueID
 	})
-	c := Counters{
-		Received: m.stats.received.Load(), Dropped: m.stats.dropped.Load(), Invalid: m.stats.invalid.Load(),
-		AuthFailed: m.stats.authFailed.Load(), CookiesSent: m.stats.cookiesSent.Load(),
-		InboxFull: m.stats.inboxFull.Load(), HalfOpen: m.halfOpenCount.Load(),
-	}
-	return out, c
+	return out, m.counters()
 }
 
 func selectorStrings(list []spd.Selector) []string {

@@ -30,14 +30,8 @@ func (t *Tunnel) Status(version string) control.Status {
 		Offload:        control.Offload{Tun: t.tunOffload(), UDPGSO: gso, UDPGRO: gro},
 		Drops:          dropMap(t.opts.SAD.GlobalDrops()),
 		DeletedSADrops: dropMap(t.opts.SAD.DeletedDrops()),
-		Counters: map[string]uint64{
-			"nat_keepalives": t.keepalives.Load(),
-			"non_esp":        t.nonESP.Load(),
-			"dummy":          t.dummies.Load(),
-			"tun_errors":     t.tunErrors.Load(),
-			"send_errors":    t.sendErrors.Load(),
-		},
-		SAs: []control.SA{},
+		Counters:       t.counters(),
+		SAs:            []control.SA{},
 	}
 	sas := t.opts.SAD.All()
 	sort.Slice(sas, func(i, j int) bool {

@@ -92,6 +92,9 @@ func TestPing(t *testing.T) {
 		t.Errorf("status.tun = %v, want %s", doc["tun"], tunDev)
 	}
 
+	// Manual SAs are SAD records without IKE SAs.
+	l.a.checkStats(t, 0, 0, 1, 1)
+
 	// The table names the SA, its SPIs and its suite.
 	table, code := runCLI(t, 10*time.Second, "status", "-s", l.a.sock)
 	if code != 0 {

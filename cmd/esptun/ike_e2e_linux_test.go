@@ -622,6 +622,8 @@ func runIKECell(t *testing.T, c ikeCell) {
 		l.dumpStatus(t, sta, stb)
 		t.Fatal("after the traffic, not exactly one IKE SA with one Child SA on each side")
 	}
+	l.a.checkStats(t, 1, 1, 1, 1)
+	l.b.checkStats(t, 1, 1, 1, 1)
 	ca, cb := sta.IKESAs[0].Children[0], stb.IKESAs[0].Children[0]
 	defer func() {
 		// One rekey of the Child SA per cell: CREATE_CHILD_SA with this
@@ -821,6 +823,8 @@ func TestIKETerminate(t *testing.T) {
 			}
 			d := l.waitEmpty(t, 5*time.Second, l.a, l.b)
 			t.Logf("both sides empty %v after esptun terminate on %s returned", d.Round(time.Millisecond), g.name)
+			l.a.checkStats(t, 0, 0, 0, 0)
+			l.b.checkStats(t, 0, 0, 0, 0)
 			if n, _ := l.a.ns.Ping(innerA4, innerB4, 1, 56, 0, 500*time.Millisecond); n != 0 {
 				t.Error("a ping went through after the IKE SA was deleted")
 			}

@@ -48,6 +48,7 @@ func run(args []string) int {
 			upCommand(),
 			checkCommand(),
 			statusCommand(),
+			statsCommand(),
 			saVerb("initiate", "bring up a Child SA (and its IKE SA) in the running daemon"),
 			saVerb("terminate", "delete an IKE SA or Child SA in the running daemon"),
 			saVerb("rekey", "rekey an IKE SA or Child SA in the running daemon"),

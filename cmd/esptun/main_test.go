@@ -143,6 +143,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"check", "-c", missing}, 1},
 		{[]string{"up", "-c", missing}, 1},
 		{[]string{"status", "-s", filepath.Join(t.TempDir(), "nobody.sock")}, 2},
+		{[]string{"stats", "-s", filepath.Join(t.TempDir(), "nobody.sock")}, 2},
 	} {
 		out, code := runCLI(t, 10*time.Second, c.args...)
 		if code != c.code {

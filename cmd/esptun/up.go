@@ -220,6 +220,9 @@ func dedupPrefixes(in []netip.Prefix) []netip.Prefix {
 
 // handleControl answers one control request.
 func handleControl(ctx context.Context, req control.Request, t *tunnel.Tunnel, m *ike.Manager) (any, error) {
+	if req.Cmd == "stats" {
+		return handleStats(t, m), nil
+	}
 	if req.Cmd == "status" {
 		st := t.Status(version)
 		if m != nil {
