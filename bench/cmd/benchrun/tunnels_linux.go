@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,12 +26,13 @@ type tunnelScale struct {
 	ChildSAs         int     `json:"child_sas"`
 	SetupSeconds     float64 `json:"setup_seconds"`
 	SetupsPerSecond  float64 `json:"setups_per_second"`
-	RespCPUmsPerSA   float64 `json:"responder_cpu_ms_per_sa"` // without the status polls (below)
-	StatusPolls      int     `json:"status_polls"`            // esptun status --json calls while waiting
+	RespCPUmsPerSA   float64 `json:"responder_cpu_ms_per_sa"` // without the stats polls (below)
+	StatusPolls      int     `json:"status_polls"`            // esptun stats --json calls while waiting
 	RespCPUmsPerPoll float64 `json:"responder_cpu_ms_per_poll"`
 	RespRSSIdleKiB   int64   `json:"responder_rss_idle_kib"`
 	RespRSSKiB       int64   `json:"responder_rss_kib"`
 	RespLiveHeapMB   float64 `json:"responder_live_heap_mb"` // at its last GC (GODEBUG=gctrace=1)
+	ReleaseWait      float64 `json:"release_wait_seconds"`   // from the last poll to the responder's memory release
 	RespBytesPerPair float64 `json:"responder_bytes_per_pair"`
 	InitRSSKiB       int64   `json:"initiator_rss_kib"`
 	InitBytesPerPair float64 `json:"initiator_bytes_per_pair"` // (RSS - the responder's idle RSS) / N
@@ -157,6 +159,7 @@ func runTunnelScale(e *env, n int) (tunnelScale, error) {
 		return fmt.Errorf("%d of %d IKE SAs, %d Child SAs after %v", ike, n, child, time.Since(t0).Round(time.Second))
 	})
 	c1 := cpuSeconds([]int{resp.pid()})
+	forced := forcedGCs(resp.log)
 	up := n
 	if err != nil {
 		// Report what did come up, per established pair, and say so.
@@ -168,10 +171,10 @@ func runTunnelScale(e *env, n int) (tunnelScale, error) {
 		up = t.Established
 	}
 	t.SetupsPerSecond = float64(up) / t.SetupSeconds
-	// Every poll makes the responder list all its SAs, which costs more
-	// the more it holds: measure a few polls of all of them now and leave
-	// the polls out of the CPU per SA, which is about setting SAs up, in
-	// proportion to the SAs each listed.
+	// Every poll makes the responder count all its SAs, which costs more
+	// the more it holds (far less than listing them): measure a few polls
+	// of all of them now and leave the polls out of the CPU per SA, which
+	// is about setting SAs up, in proportion to the SAs each counted.
 	const probes = 3
 	p0 := cpuSeconds([]int{resp.pid()})
 	for range probes {
@@ -181,27 +184,41 @@ func runTunnelScale(e *env, n int) (tunnelScale, error) {
 	pollCPU := float64(listed) / float64(max(t.Established, 1)) * t.RespCPUmsPerPoll
 	t.RespCPUmsPerSA = max(0, (c1-c0)*1000-pollCPU) / float64(up)
 	// RSS is what the daemon keeps for N established pairs, so it is read
-	// once the garbage of the setup and of the status polls (each lists
-	// every SA) is collected and returned: esptun up does that when it has
-	// been quiet for a tick of its memory policy, at most every 5 s
-	// (cmd/esptun/memory.go). With a release just before the last polls,
-	// the next one may come 5 s later; 3 s left the sample to chance (4.8
-	// to 11.3 KB per pair at 10 000 in runs of the same build).
-	time.Sleep(8 * time.Second)
+	// once the garbage of the setup is collected and returned: esptun up
+	// does that when it has been quiet for a tick of its memory policy, at
+	// most every 5 s (cmd/esptun/memory.go), with two forced collections
+	// that GODEBUG=gctrace=1 shows. So the harness waits for a release
+	// after the setup (at most 30 s after the last poll), then a second
+	// more. (A fixed
+	// wait left the sample to chance: 4.8 to 11.3 KB per pair at 10 000
+	// in runs of the same build, by whether the release had come.)
+	w0 := time.Now()
+	for time.Since(w0) < 30*time.Second && forcedGCs(resp.log) < forced+2 {
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.ReleaseWait = time.Since(w0).Seconds()
+	time.Sleep(time.Second)
 	t.RespRSSKiB, _ = rssKiB(resp.pid())
 	t.InitRSSKiB, _ = rssKiB(init.pid())
 	t.RespLiveHeapMB = lastLiveHeap(resp.log)
 	t.RespBytesPerPair = float64((t.RespRSSKiB-t.RespRSSIdleKiB)*1024) / float64(up)
 	t.InitBytesPerPair = float64((t.InitRSSKiB-t.RespRSSIdleKiB)*1024) / float64(up)
-	logf("%d tunnels: %d status polls, %.1f responder CPU ms for one of all SAs; %.0f ms left out", n, t.StatusPolls, t.RespCPUmsPerPoll, pollCPU)
-	logf("%d tunnels: %.1fs to set up (%.0f/s), responder %.2f CPU ms/SA, RSS responder %d KiB (idle %d) = %.0f B/pair, live heap at last GC %.0f MB, initiator %d KiB = %.0f B/pair",
-		n, t.SetupSeconds, t.SetupsPerSecond, t.RespCPUmsPerSA, t.RespRSSKiB, t.RespRSSIdleKiB, t.RespBytesPerPair, t.RespLiveHeapMB, t.InitRSSKiB, t.InitBytesPerPair)
+	logf("%d tunnels: %d stats polls, %.1f responder CPU ms for one; %.0f ms left out", n, t.StatusPolls, t.RespCPUmsPerPoll, pollCPU)
+	logf("%d tunnels: %.1fs to set up (%.0f/s), responder %.2f CPU ms/SA, RSS responder %d KiB (idle %d) = %.0f B/pair %.1fs after the last poll, live heap at last GC %.0f MB, initiator %d KiB = %.0f B/pair",
+		n, t.SetupSeconds, t.SetupsPerSecond, t.RespCPUmsPerSA, t.RespRSSKiB, t.RespRSSIdleKiB, t.RespBytesPerPair, t.ReleaseWait+1, t.RespLiveHeapMB, t.InitRSSKiB, t.InitBytesPerPair)
 	return t, nil
 }
 
 // gcLineRE matches the heap sizes of a GODEBUG=gctrace=1 line: heap at the
 // start of the GC, at its end, and live heap, in MB.
 var gcLineRE = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
+
+// forcedGCs counts the forced collections (runtime.GC, debug.FreeOSMemory)
+// in a gctrace log.
+func forcedGCs(path string) int {
+	b, _ := os.ReadFile(path)
+	return bytes.Count(b, []byte("(forced)"))
+}
 
 // lastLiveHeap returns the live heap of the last GC in a gctrace log.
 func lastLiveHeap(path string) float64 {
