@@ -75,9 +75,10 @@ type childSA struct {
 	rekeyedBy *childSA // the SA that replaced it
 	rekeyOf   *childSA // the SA this one replaced
 	// The lowest nonce of the rekey exchange that created it, to settle
-	// a collision with the peer's rekey (RFC 7296 2.8.1); nil for a Child
-	// SA that no rekey made.
-	nonceLow      []byte
+	// a collision with the peer's rekey (RFC 7296 2.8.1); "" for a Child
+	// SA that no rekey made. A copy: the nonce may point into the
+	// message it came in, which the SA would otherwise keep.
+	nonceLow      string
 	rekeying      bool // our rekey of it is in flight
 	deleting      bool // our DELETE of it is queued or in flight
 	outActive     bool // out is installed in the SAD
@@ -275,7 +276,7 @@ func (sa *ikeSA) completeChildLocked(r *childReq, ps []wire.Payload, ni, nr, sha
 	c := &childSA{ike: sa, cfg: r.cfg, uniqueID: sa.mgr.nextUnique.Add(1), spiIn: r.spiIn, spiOut: spiOut,
 		esn: esn, dh: dh, initiatedByUs: true}
 	if r.rekey != nil {
-		c.nonceLow = lowest(ni, nr)
+		c.nonceLow = string(lowest(ni, nr))
 	}
 	// Our traffic to the responder uses the initiator-to-responder keys.
 	// In a rekey collision (RFC 7296 2.8.1) ours may be the redundant SA:
@@ -401,7 +402,7 @@ func (sa *ikeSA) respondChildLocked(ps []wire.Payload, ni, nr []byte, peerKE *wi
 	c := &childSA{ike: sa, cfg: cfg, uniqueID: sa.mgr.nextUnique.Add(1), spiIn: spiIn, spiOut: offeredSPIs[idx],
 		esn: esn, dh: dh}
 	if rekey != nil {
-		c.nonceLow = lowest(ni, nr)
+		c.nonceLow = string(lowest(ni, nr))
 	}
 	// We are the responder: we send with the responder-to-initiator keys.
 	// As the responder of a rekey we keep sending on the old SA until the

@@ -111,7 +111,7 @@ func (sa *ikeSA) handleCreateChildResponseLocked(r *childReq, ps []wire.Payload)
 		// time, the SA made with the lowest of the four nonces is redundant
 		// and its initiator (whoever made it) deletes it.
 		if peerNew := sa.peerRekeyOf(old, newC); peerNew != nil {
-			if bytes.Compare(newC.nonceLow, peerNew.nonceLow) < 0 {
+			if newC.nonceLow < peerNew.nonceLow {
 				sa.log.Info("rekey collision: ours has the lowest nonce, deleting it", "child", old.cfg.Name)
 				old.rekeyedBy = peerNew
 				newC.rekeyedBy = peerNew

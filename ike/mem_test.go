@@ -113,3 +113,10 @@ func TestEstablishedKeepsNoRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestChildSASize: a Child SA fits the allocator's 96-byte size class.
+func TestChildSASize(t *testing.T) {
+	if n := unsafe.Sizeof(childSA{}); n > 96 {
+		t.Fatalf("childSA is %d bytes, want at most 96", n)
+	}
+}
