@@ -463,8 +463,8 @@ func (sa *ikeSA) installChildLocked(c *childSA, suite crypto.ESPSuite, localTS, 
 		outCipher.Wipe()
 		return err
 	}
-	local := tsListToSelectors(localTS)
-	remote := tsListToSelectors(remoteTS)
+	local := configSelectors(tsListToSelectors(localTS), c.cfg)
+	remote := configSelectors(tsListToSelectors(remoteTS), c.cfg)
 	name := c.name() // one copy for the policy and both SAs
 	switch {
 	case old != nil && old.policy != nil:

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/esptun/esptun/config"
 	"github.com/esptun/esptun/ike/wire"
 	"github.com/esptun/esptun/spd"
 )
@@ -231,5 +232,28 @@ func TestRangeToPrefixesNoAllocs(t *testing.T) {
 	start, end := netip.MustParseAddr("10.79.0.0"), netip.MustParseAddr("10.79.255.255")
 	if n := testing.AllocsPerRun(100, func() { rangeToPrefixes(start, end) }); n > 1 {
 		t.Errorf("%.1f allocations for one prefix, want at most 1 (the result)", n)
+	}
+}
+
+// TestConfigSelectors: a negotiated list equal to a configured one is
+// the configured list itself; any other stays as it is.
+func TestConfigSelectors(t *testing.T) {
+	sel := func(p string) spd.Selector {
+		return spd.Selector{Prefix: netip.MustParsePrefix(p), PortHigh: 65535}
+	}
+	cfg := &config.Child{
+		LocalTS:  config.TrafficSelectors{Selectors: []spd.Selector{sel("10.1.0.0/16")}},
+		RemoteTS: config.TrafficSelectors{Dynamic: true},
+	}
+	got := configSelectors([]spd.Selector{sel("10.1.0.0/16")}, cfg)
+	if &got[0] != &cfg.LocalTS.Selectors[0] {
+		t.Error("an equal list is not the configured one")
+	}
+	own := []spd.Selector{sel("10.1.0.0/24")}
+	if got := configSelectors(own, cfg); &got[0] != &own[0] {
+		t.Error("a narrowed list was replaced")
+	}
+	if got := configSelectors(nil, &config.Child{}); got != nil {
+		t.Error("an empty list changed")
 	}
 }
