@@ -88,7 +88,7 @@ func TestHalfOpenMapMadeSmaller(t *testing.T) {
 			key := halfOpenKey{spiI: uint64(i + 1), remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), uint16(i))}
 			sa := &ikeSA{created: now.Add(-age), leftHalfOpen: true}
 			m.mu.Lock()
-			m.halfOpen[key] = sa
+			m.halfOpen[m.halfOpenHash(key)] = sa
 			m.halfOpenPeak = max(m.halfOpenPeak, len(m.halfOpen))
 			m.mu.Unlock()
 		}
@@ -126,7 +126,7 @@ func TestHalfOpenMapMadeSmaller(t *testing.T) {
 	}
 
 	m.mu.Lock()
-	m.halfOpen, m.halfOpenPeak = make(map[halfOpenKey]*ikeSA), 0
+	m.halfOpen, m.halfOpenPeak = make(map[uint64]*ikeSA), 0
 	m.mu.Unlock()
 	fill(1000, time.Hour)
 	before = table()

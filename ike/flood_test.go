@@ -271,13 +271,13 @@ func TestCookieAtOnce(t *testing.T) {
 		drain()
 	}
 	key := halfOpenKey{spiI: 0x99, remote: remote}
-	m.halfOpen[key] = &ikeSA{}
+	m.halfOpen[m.halfOpenHash(key)] = &ikeSA{spiI: 0x99, halfOpenRemote: remote}
 	binary.BigEndian.PutUint64(pkt[0:8], 0x99)
 	m.HandleDatagram(pkt, remote, local, false)
 	if queued() != 1 {
 		t.Errorf("retransmission of a half-open SA's request: %d queued", queued())
 	}
-	delete(m.halfOpen, key)
+	delete(m.halfOpen, m.halfOpenHash(key))
 	drain()
 	// Queued requests count towards cookie_threshold: with 2, two are
 	// queued, the third is answered.

@@ -476,7 +476,7 @@ func (sa *ikeSA) useKeysLocked(suite crypto.IKESuite, keys *crypto.IKEKeys) erro
 func (m *Manager) respondInit(d datagram, h wire.Header) {
 	key := halfOpenKey{spiI: h.SPIi, remote: d.remote}
 	m.mu.Lock()
-	if sa := m.halfOpen[key]; sa != nil {
+	if sa := m.halfOpenLocked(key); sa != nil {
 		m.mu.Unlock()
 		sa.receive(d, h)
 		return
@@ -626,13 +626,15 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 	sa.lastResp = [][]byte{pkt}
 	sa.haveLastResp = true
 	m.mu.Lock()
-	if m.halfOpen[key] != nil || m.closed {
-		// A copy of this request got here first (RFC 7296 2.1).
+	hk := m.halfOpenHash(key)
+	if m.halfOpen[hk] != nil || m.closed {
+		// A copy of this request got here first (RFC 7296 2.1), or,
+		// once in 2^64, another request's key hashes the same.
 		m.mu.Unlock()
 		m.stats.dropped.Add(1)
 		return
 	}
-	m.halfOpen[key] = sa
+	m.halfOpen[hk] = sa
 	m.halfOpenPeak = max(m.halfOpenPeak, len(m.halfOpen))
 	sa.halfOpenRemote = key.remote // key.spiI is sa.spiI
 	m.halfOpenCount.Add(1)

@@ -61,9 +61,11 @@ type Manager struct {
 	closing                chan struct{}
 	wg                     sync.WaitGroup
 
-	mu       sync.Mutex        // guards the tables below
-	sas      map[uint64]*ikeSA // by local SPI
-	halfOpen map[halfOpenKey]*ikeSA
+	mu  sync.Mutex        // guards the tables below
+	sas map[uint64]*ikeSA // by local SPI
+	// halfOpen finds a responder's IKE SA by halfOpenHash of its key,
+	// which halfOpenLocked checks: a 16-byte map slot instead of 48.
+	halfOpen map[uint64]*ikeSA
 	// halfOpenPeak is the most entries halfOpen had since it was made: a
 	// Go map keeps the room of its peak, and after a burst of setups
 	// expireHalfOpen makes a small one again (see shrinkHalfOpenLocked).
@@ -76,10 +78,10 @@ type Manager struct {
 	// scan of every SA: each entry heads a chain through ikeSA.peerNext.
 	// A chain may hold SAs of another peer whose hash collides; the users
 	// of samePeer compare connection and identity.
-	peers    map[uint64]*ikeSA
-	peerSeed maphash.Seed
-	traps    map[uint32]*trap // by trap policy ID
-	closed   bool
+	peers  map[uint64]*ikeSA
+	seed   maphash.Seed     // for the keys of peers and halfOpen
+	traps  map[uint32]*trap // by trap policy ID
+	closed bool
 
 	pools   map[string]*addrPool // virtual IP pools by name
 	poolCfg map[string]*poolConfig
@@ -102,6 +104,27 @@ type Manager struct {
 type halfOpenKey struct {
 	spiI   uint64
 	remote netip.AddrPort
+}
+
+// halfOpenHash is k's key in Manager.halfOpen, seeded per Manager so that
+// no one can choose requests whose keys collide.
+func (m *Manager) halfOpenHash(k halfOpenKey) uint64 {
+	var b [8 + 16 + 2]byte
+	binary.BigEndian.PutUint64(b[:8], k.spiI)
+	a := k.remote.Addr().As16()
+	copy(b[8:24], a[:])
+	binary.BigEndian.PutUint16(b[24:], k.remote.Port())
+	return maphash.Bytes(m.seed, b[:])
+}
+
+// halfOpenLocked returns the half-open (or recently established) IKE SA
+// of k, or nil. The caller holds m.mu.
+func (m *Manager) halfOpenLocked(k halfOpenKey) *ikeSA {
+	sa := m.halfOpen[m.halfOpenHash(k)]
+	if sa == nil || sa.spiI != k.spiI || sa.halfOpenRemote != k.remote {
+		return nil // none, or another key that hashes the same
+	}
+	return sa
 }
 
 type datagram struct {
@@ -170,10 +193,10 @@ func New(o Options) (*Manager, error) {
 		inbox:     make([]chan datagram, o.Workers),
 		closing:   make(chan struct{}),
 		sas:       make(map[uint64]*ikeSA),
-		halfOpen:  make(map[halfOpenKey]*ikeSA),
+		halfOpen:  make(map[uint64]*ikeSA),
 		initiated: make(map[*config.Connection]int),
 		peers:     make(map[uint64]*ikeSA),
-		peerSeed:  maphash.MakeSeed(),
+		seed:      maphash.MakeSeed(),
 		traps:     make(map[uint32]*trap),
 	}
 	for i := range m.inbox {
@@ -362,7 +385,7 @@ func (m *Manager) answerCookieNow(pkt []byte, remote, local netip.AddrPort) bool
 	}
 	key := halfOpenKey{spiI: h.SPIi, remote: remote}
 	m.mu.Lock()
-	known, closed := m.halfOpen[key] != nil, m.closed
+	known, closed := m.halfOpenLocked(key) != nil, m.closed
 	m.mu.Unlock()
 	if known || closed {
 		return false
@@ -572,8 +595,8 @@ func (m *Manager) unregister(sa *ikeSA) {
 		m.dropPeerLocked(sa)
 	}
 	if sa.halfOpenRemote.IsValid() {
-		if key := sa.halfOpenKeyOf(); m.halfOpen[key] == sa {
-			delete(m.halfOpen, key)
+		if hk := m.halfOpenHash(sa.halfOpenKeyOf()); m.halfOpen[hk] == sa {
+			delete(m.halfOpen, hk)
 			if !sa.leftHalfOpen {
 				m.halfOpenCount.Add(-1)
 			}
@@ -588,7 +611,7 @@ func (m *Manager) unregister(sa *ikeSA) {
 // connection and identity cost a 48-byte slot and a copy of the identity.
 func (m *Manager) peerHash(conn *config.Connection, id auth.Identity) uint64 {
 	var h maphash.Hash
-	h.SetSeed(m.peerSeed)
+	h.SetSeed(m.seed)
 	h.WriteString(conn.Name)
 	h.WriteByte(0)
 	h.WriteByte(id.Type)
@@ -664,7 +687,7 @@ func (m *Manager) shrinkHalfOpenLocked() {
 	if m.halfOpenPeak < halfOpenShrinkMin || n*4 > m.halfOpenPeak {
 		return
 	}
-	fresh := make(map[halfOpenKey]*ikeSA, n)
+	fresh := make(map[uint64]*ikeSA, n)
 	for k, sa := range m.halfOpen {
 		fresh[k] = sa
 	}
@@ -676,7 +699,7 @@ const halfOpenShrinkMin = 1024
 
 func (m *Manager) leaveHalfOpen(sa *ikeSA) {
 	m.mu.Lock()
-	if sa.halfOpenRemote.IsValid() && m.halfOpen[sa.halfOpenKeyOf()] == sa && !sa.leftHalfOpen {
+	if sa.halfOpenRemote.IsValid() && m.halfOpen[m.halfOpenHash(sa.halfOpenKeyOf())] == sa && !sa.leftHalfOpen {
 		sa.leftHalfOpen = true
 		m.halfOpenCount.Add(-1)
 	}

@@ -3,6 +3,7 @@ package ike
 import (
 	"context"
 	"hash/maphash"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 // each other through Manager.peers, and leave their chain wherever they
 // are in it; another peer's SAs are not among them.
 func TestPeerIndexChains(t *testing.T) {
-	m := &Manager{sas: make(map[uint64]*ikeSA), peers: make(map[uint64]*ikeSA), peerSeed: maphash.MakeSeed()}
+	m := &Manager{sas: make(map[uint64]*ikeSA), peers: make(map[uint64]*ikeSA), seed: maphash.MakeSeed()}
 	conn := &config.Connection{Name: "c"}
 	idA := auth.Identity{Type: 2, Data: []byte("a.example")}
 	idB := auth.Identity{Type: 2, Data: []byte("b.example")}
@@ -107,5 +108,32 @@ func TestPeerIndexEstablished(t *testing.T) {
 		if n != 0 {
 			t.Errorf("%s: %d chains left after the SAs went", p.name, n)
 		}
+	}
+}
+
+// TestHalfOpenLookupChecksKey: the half-open table is keyed by a hash of
+// SPIi and address; a lookup finds only the SA of exactly that key.
+func TestHalfOpenLookupChecksKey(t *testing.T) {
+	m := &Manager{halfOpen: make(map[uint64]*ikeSA), seed: maphash.MakeSeed()}
+	remote := netip.MustParseAddrPort("192.0.2.1:500")
+	key := halfOpenKey{spiI: 7, remote: remote}
+	sa := &ikeSA{spiI: 7, halfOpenRemote: remote}
+	m.halfOpen[m.halfOpenHash(key)] = sa
+	if got := m.halfOpenLocked(key); got != sa {
+		t.Fatal("the SA of the key not found")
+	}
+	for _, k := range []halfOpenKey{{spiI: 8, remote: remote}, {spiI: 7, remote: netip.MustParseAddrPort("192.0.2.1:4500")}} {
+		if m.halfOpenLocked(k) != nil {
+			t.Errorf("%v found an SA", k)
+		}
+		// Even where its hash leads to an SA, another key's SA is not it.
+		m.halfOpen[m.halfOpenHash(k)] = sa
+		if m.halfOpenLocked(k) != nil {
+			t.Errorf("%v found the SA of another key", k)
+		}
+		delete(m.halfOpen, m.halfOpenHash(k))
+	}
+	if m.halfOpenHash(key) == m.halfOpenHash(halfOpenKey{spiI: 7, remote: netip.MustParseAddrPort("192.0.2.2:500")}) {
+		t.Error("two addresses hash the same")
 	}
 }

@@ -223,8 +223,9 @@ func (l saLog) log(level slog.Level, msg string, args []any) {
 	lg.Log(context.Background(), level, msg, append(all, args...)...)
 }
 
-// halfOpenKeyOf is the SA's key in Manager.halfOpen: a responder's SPIi
-// never changes, so only the address the request came from is kept.
+// halfOpenKeyOf is the SA's key in Manager.halfOpen (by its hash): a
+// responder's SPIi never changes, so only the address the request came
+// from is kept.
 func (sa *ikeSA) halfOpenKeyOf() halfOpenKey {
 	return halfOpenKey{spiI: sa.spiI, remote: sa.halfOpenRemote}
 }
