@@ -10,8 +10,8 @@ import (
 	"github.com/esptun/esptun/spd"
 )
 
-// DropReason says why a packet was dropped. Reasons index SA.Drops and the
-// global counters.
+// DropReason says why a packet was dropped. Reasons index the counters of
+// SA.Drops and DB.GlobalDrops.
 type DropReason int
 
 const (
@@ -43,9 +43,10 @@ type Lifetime struct {
 }
 
 // SA is one IPsec SA. Fields above the line are set before Add and never
-// change; the rest are updated atomically by the data path. (Fields are
-// ordered so that the struct packs without padding into 320 bytes, the
-// allocator's size class below 352: two SAs per Child SA.)
+// change; the rest are updated atomically by the data path. (The struct is
+// 280 bytes on 64-bit platforms, in the allocator's 288-byte size class:
+// two SAs per Child SA. The drop counters, which most SAs never need, are
+// made by the first drop.)
 type SA struct {
 	Name     string // e.g. "manual/site"
 	SPI      uint32
@@ -67,11 +68,12 @@ type SA struct {
 	Replay *esp.ReplayWindow
 
 	// ---- data path state ----
-	peer     atomic.Pointer[netip.AddrPort] // outer destination (outbound) / last source (inbound)
-	seq      atomic.Uint64                  // outbound: last sequence number handed out
-	Packets  atomic.Uint64
-	Bytes    atomic.Uint64
-	Drops    [NumDropReasons]atomic.Uint64
+	peer    atomic.Pointer[netip.AddrPort] // outer destination (outbound) / last source (inbound)
+	seq     atomic.Uint64                  // outbound: last sequence number handed out
+	Packets atomic.Uint64
+	Bytes   atomic.Uint64
+	// drops counts the SA's drops by reason; nil until its first (see Drop).
+	drops    atomic.Pointer[[NumDropReasons]atomic.Uint64]
 	db       atomic.Pointer[DB] // set by Add; events go to its callback
 	inflight atomic.Int64       // data path goroutines between Acquire and Release
 	flags    atomic.Uint32      // flagDead, ...: one word rather than five atomic.Bools

@@ -3,6 +3,7 @@ package sad
 import (
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 )
 
 // Sequence number limits (RFC 4303 3.3.3: the sender's counter never
@@ -168,23 +169,53 @@ func (sa *SA) Account(packets, bytes uint64) {
 }
 
 // Drop counts n packets dropped for reason r; unknown reasons are ignored.
-// Safe for concurrent use; never allocates.
+// Safe for concurrent use. The SA's first drop allocates its counters (48
+// bytes: most SAs never drop a packet); later drops never allocate.
 // A drop counted on an SA that is already deleted and wiped moves on to its
 // DB's DeletedDrops, so that no count leaves with the SA.
 func (sa *SA) Drop(r DropReason, n uint64) {
 	if r >= 0 && r < NumDropReasons {
-		sa.Drops[r].Add(n)
+		c := sa.drops.Load()
+		if c == nil {
+			c = sa.installDrops(new([NumDropReasons]atomic.Uint64))
+		}
+		c[r].Add(n)
 		if sa.has(flagWiped) {
 			sa.moveDrop(r)
 		}
 	}
 }
 
+// installDrops makes c the SA's drop counters unless another goroutine's
+// are installed already, and returns the ones installed: of goroutines
+// that race to make them, one wins and all count into its array.
+func (sa *SA) installDrops(c *[NumDropReasons]atomic.Uint64) *[NumDropReasons]atomic.Uint64 {
+	if sa.drops.CompareAndSwap(nil, c) {
+		return c
+	}
+	return sa.drops.Load()
+}
+
+// Drops returns the SA's drop counters by reason (all zero if it has never
+// dropped a packet, and once its counts have moved to DeletedDrops).
+func (sa *SA) Drops() [NumDropReasons]uint64 {
+	if c := sa.drops.Load(); c != nil {
+		return loadDrops(c)
+	}
+	return [NumDropReasons]uint64{}
+}
+
 // moveDrop moves the SA's count for r to its DB's DeletedDrops. Swap makes
-// it safe to race with wipe's own move.
+// it safe to race with wipe's own move. Without counters there is nothing
+// to move: a Drop that makes them after wipe has looked sees flagWiped,
+// which wipe sets first, and moves its count itself.
 func (sa *SA) moveDrop(r DropReason) {
+	c := sa.drops.Load()
+	if c == nil {
+		return
+	}
 	if db := sa.db.Load(); db != nil {
-		if n := sa.Drops[r].Swap(0); n != 0 {
+		if n := c[r].Swap(0); n != 0 {
 			db.deletedDrops[r].Add(n)
 		}
 	}

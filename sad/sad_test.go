@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -434,8 +435,8 @@ func TestDrops(t *testing.T) {
 	db.GlobalDrop(DropNoSA, 2)
 	db.GlobalDrop(DropNoSA, 1)
 	db.GlobalDrop(99, 1)
-	if sa.Drops[DropReplay].Load() != 3 {
-		t.Error("SA drops")
+	if d := sa.Drops(); d != [NumDropReasons]uint64{DropReplay: 3} {
+		t.Errorf("SA drops %v", d)
 	}
 	if d := db.GlobalDrops(); d != [NumDropReasons]uint64{DropNoSA: 3} {
 		t.Errorf("global drops %v", d)
@@ -526,7 +527,7 @@ func TestAllocs(t *testing.T) {
 		{"Outbound", func() { _ = db.Outbound(5) }},
 		{"ReserveSeq", func() { _, _ = out.ReserveSeq(64) }},
 		{"Account", func() { out.Account(64, 64*1400) }},
-		{"Drop", func() { out.Drop(DropAuth, 1) }},
+		{"Drop", func() { out.Drop(DropAuth, 1) }}, // but the first (TestDropCounters)
 		{"GlobalDrop", func() { db.GlobalDrop(DropNoSA, 1) }},
 		{"Acquire/Release", func() {
 			if out.Acquire() {
@@ -777,6 +778,100 @@ func TestSASize(t *testing.T) {
 	}
 }
 
+// TestDropCounters: an SA's first drop makes its counters, with one
+// allocation; later drops, and reading them, make none.
+func TestDropCounters(t *testing.T) {
+	sa := inSA(1)
+	if d := sa.Drops(); d != [NumDropReasons]uint64{} {
+		t.Fatalf("drops %v before any", d)
+	}
+	fresh := make([]*SA, 101)
+	for i := range fresh {
+		fresh[i] = inSA(uint32(i + 1))
+	}
+	i := 0
+	if n := testing.AllocsPerRun(100, func() {
+		fresh[i].Drop(DropAuth, 1)
+		i++
+	}); n != 1 {
+		t.Errorf("first drop: %v allocations, want 1", n)
+	}
+	sa.Drop(DropAuth, 1)
+	r := DropReason(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		sa.Drop(r, 1)
+		r = (r + 1) % NumDropReasons
+	}); n != 0 {
+		t.Errorf("Drop after the first: %v allocations, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = sa.Drops() }); n != 0 {
+		t.Errorf("Drops: %v allocations, want 0", n)
+	}
+	d := sa.Drops()
+	var sum uint64
+	for _, n := range d {
+		sum += n
+	}
+	if sum != 1+1001 {
+		t.Errorf("drops %v, want 1002 in all", d)
+	}
+}
+
+// TestFirstDropRace: goroutines that count an SA's first drops at once,
+// while it is deleted, lose no count, whichever makes the counters: every
+// count ends up on DeletedDrops.
+func TestFirstDropRace(t *testing.T) {
+	// The race made step by step: two goroutines found no counters and
+	// made their own; the one that installs second counts into the
+	// first one's.
+	sa := inSA(1)
+	first, second := new([NumDropReasons]atomic.Uint64), new([NumDropReasons]atomic.Uint64)
+	if got := sa.installDrops(first); got != first {
+		t.Fatal("the first counters were not installed")
+	}
+	if got := sa.installDrops(second); got != first {
+		t.Fatal("the second counters replaced the first")
+	}
+	first[DropAuth].Add(1)
+	sa.Drop(DropAuth, 1)
+	if d := sa.Drops(); d != [NumDropReasons]uint64{DropAuth: 2} {
+		t.Fatalf("drops %v, want auth 2", d)
+	}
+
+	const workers, rounds = 2, 2000
+	db := New(nil)
+	for round := range uint64(rounds) {
+		sa := inSA(1)
+		if err := db.Add(sa); err != nil {
+			t.Fatal(err)
+		}
+		var start atomic.Bool
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for !start.Load() {
+					runtime.Gosched()
+				}
+				sa.Drop(DropReason(w), 1)
+				sa.Drop(DropReplay, 1)
+			})
+		}
+		start.Store(true)
+		db.Delete(sa)
+		wg.Wait()
+		if d := sa.Drops(); d != [NumDropReasons]uint64{} {
+			t.Fatalf("deleted SA still holds drops %v", d)
+		}
+		var sum uint64
+		for _, n := range db.DeletedDrops() {
+			sum += n
+		}
+		if want := 2 * workers * (round + 1); sum != want {
+			t.Fatalf("round %d: DeletedDrops %v, %d in all, want %d", round, db.DeletedDrops(), sum, want)
+		}
+	}
+}
+
 // TestDeletedDropsKept checks that the drops of a deleted SA stay counted:
 // they move to DeletedDrops once no batch holds the SA, and drops counted
 // on it later follow them.
@@ -808,10 +903,8 @@ func TestDeletedDropsKept(t *testing.T) {
 	if got[DropAuth] != 3 || got[DropReplay] != 2 || got[DropExpired] != 5 {
 		t.Fatalf("DeletedDrops %v, want auth 3, replay 2, expired 5", got)
 	}
-	for r := range NumDropReasons {
-		if n := a.Drops[r].Load() + b.Drops[r].Load(); n != 0 {
-			t.Errorf("deleted SAs still hold %d %v drops", n, r)
-		}
+	if a.Drops() != [NumDropReasons]uint64{} || b.Drops() != [NumDropReasons]uint64{} {
+		t.Errorf("deleted SAs still hold drops: %v, %v", a.Drops(), b.Drops())
 	}
 	if g := db.GlobalDrops(); g != [NumDropReasons]uint64{} {
 		t.Errorf("GlobalDrops %v, want none", g)

@@ -412,9 +412,9 @@ func checkInbound(t testing.TB, sas []*fuzzSA, b *batch, ws *workerState, data [
 				if sa.Packets.Load() != 0 {
 					t.Fatalf("SA past its hard lifetime delivered %d packets", sa.Packets.Load())
 				}
-				for r := range sad.NumDropReasons {
-					if r != sad.DropExpired && sa.Drops[r].Load() != 0 {
-						t.Fatalf("SA past its hard lifetime counted %d %v drops", sa.Drops[r].Load(), r)
+				for r, n := range sa.Drops() {
+					if sad.DropReason(r) != sad.DropExpired && n != 0 {
+						t.Fatalf("SA past its hard lifetime counted %d %v drops", n, sad.DropReason(r))
 					}
 				}
 			}
@@ -461,8 +461,8 @@ type fuzzCounts struct {
 func fuzzCount(tn *Tunnel, db *sad.DB, sas []*sad.SA) fuzzCounts {
 	c := fuzzCounts{keepalives: tn.keepalives.Load(), nonESP: tn.nonESP.Load(), dummies: tn.dummies.Load(), global: db.GlobalDrops()}
 	for _, sa := range sas {
-		for r := range sad.NumDropReasons {
-			c.perSA[r] += sa.Drops[r].Load()
+		for r, n := range sa.Drops() {
+			c.perSA[r] += n
 		}
 		c.packets += sa.Packets.Load()
 		c.bytes += sa.Bytes.Load()

@@ -162,7 +162,7 @@ func TestPipelineDrops(t *testing.T) {
 	if out := p.run(10, 200, nil); len(out) != 0 {
 		t.Fatalf("%d replayed packets passed", len(out))
 	}
-	if got := p.in.Drops[sad.DropReplay].Load(); got != 10 {
+	if got := p.in.Drops()[sad.DropReplay]; got != 10 {
 		t.Fatalf("replay drops %d, want 10", got)
 	}
 	// Flip one bit of the ciphertext.
@@ -170,7 +170,7 @@ func TestPipelineDrops(t *testing.T) {
 	if len(out) != 0 {
 		t.Fatalf("%d corrupted packets passed", len(out))
 	}
-	if got := p.in.Drops[sad.DropAuth].Load(); got != 5 {
+	if got := p.in.Drops()[sad.DropAuth]; got != 5 {
 		t.Fatalf("auth drops %d, want 5", got)
 	}
 	// Unknown SPI.

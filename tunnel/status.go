@@ -41,10 +41,6 @@ func (t *Tunnel) Status(version string) control.Status {
 		return sas[i].Dir < sas[j].Dir
 	})
 	for _, sa := range sas {
-		var drops [sad.NumDropReasons]uint64
-		for r := range drops {
-			drops[r] = sa.Drops[r].Load()
-		}
 		s := control.SA{
 			Name:      sa.Name,
 			Direction: "in",
@@ -55,7 +51,7 @@ func (t *Tunnel) Status(version string) control.Status {
 			Encap:     sa.Encap,
 			Packets:   sa.Packets.Load(),
 			Bytes:     sa.Bytes.Load(),
-			Drops:     dropMap(drops),
+			Drops:     dropMap(sa.Drops()),
 			Created:   sa.Created,
 			Dead:      sa.Dead(),
 		}
