@@ -585,8 +585,8 @@ func sameSelectors(a, b []spd.Selector) bool {
 
 // childLifetime applies swanctl's rekey/life/rand settings: the soft limit
 // is rekey minus a random part of rand (so that both ends do not rekey at
-// once), the hard limit is life.
-func childLifetime(cfg *config.Child) sad.Lifetime {
+// once), the hard limit is life. The Child SA's two SAs share the result.
+func childLifetime(cfg *config.Child) *sad.Lifetime {
 	jitter := func(v, r uint64) uint64 {
 		if v == 0 || r == 0 {
 			return v
@@ -597,7 +597,7 @@ func childLifetime(cfg *config.Child) sad.Lifetime {
 		}
 		return v - d
 	}
-	lt := sad.Lifetime{
+	lt := &sad.Lifetime{
 		SoftTime:    time.Duration(jitter(uint64(cfg.RekeyTime), uint64(cfg.RandTime))),
 		HardTime:    cfg.LifeTime,
 		SoftBytes:   jitter(cfg.RekeyBytes, cfg.RandBytes),

@@ -59,8 +59,8 @@ func (m *Manager) Status() ([]IKESAStatus, Counters) {
 			if c.in != nil {
 				cs.ESP, cs.Created = c.in.Cipher.Suite().Name, c.in.Created
 				cs.BytesIn, cs.PacketsIn = c.in.Bytes.Load(), c.in.Packets.Load()
-				if soft := c.in.Lifetime.SoftTime; soft > 0 {
-					cs.RekeyIn = (soft - now.Sub(c.in.Created)).Round(time.Second).String()
+				if lt := c.in.Lifetime; lt != nil && lt.SoftTime > 0 {
+					cs.RekeyIn = (lt.SoftTime - now.Sub(c.in.Created)).Round(time.Second).String()
 				}
 			}
 			if c.out != nil {

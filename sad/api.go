@@ -35,7 +35,9 @@ const (
 // Lifetime limits an SA; zero fields are unlimited. Soft limits raise a
 // soft Event once (time to rekey), hard limits raise a hard Event once and
 // kill the SA. Times count from SA.Created; bytes are inner packet bytes as
-// passed to SA.Account.
+// passed to SA.Account. SAs point to their Lifetime, so that the two SAs
+// of a Child SA can share one; it must not change once an SA pointing to
+// it is added.
 type Lifetime struct {
 	SoftTime, HardTime       time.Duration
 	SoftBytes, HardBytes     uint64
@@ -44,9 +46,10 @@ type Lifetime struct {
 
 // SA is one IPsec SA. Fields above the line are set before Add and never
 // change; the rest are updated atomically by the data path. (The struct is
-// 280 bytes on 64-bit platforms, in the allocator's 288-byte size class:
-// two SAs per Child SA. The drop counters, which most SAs never need, are
-// made by the first drop.)
+// 240 bytes on 64-bit platforms, an allocator size class, and must stay
+// within 256: two SAs per Child SA. Behind pointers is what most SAs never
+// need, the drop counters, made by the first drop, and what the two SAs of
+// a Child SA share, the Lifetime.)
 type SA struct {
 	Name     string // e.g. "manual/site"
 	SPI      uint32
@@ -62,7 +65,7 @@ type SA struct {
 	Local     []spd.Selector // selectors negotiated or configured
 	Remote    []spd.Selector
 	LocalAddr netip.Addr // outer local address (may be invalid = any)
-	Lifetime  Lifetime
+	Lifetime  *Lifetime  // nil: unlimited; may be shared with other SAs
 	Created   time.Time
 	// Replay is the inbound anti-replay window (nil on outbound SAs).
 	Replay *esp.ReplayWindow

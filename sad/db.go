@@ -238,7 +238,10 @@ func (db *DB) Tick(now time.Time) {
 		if sa.has(flagDead) {
 			return
 		}
-		lt := &sa.Lifetime
+		lt := sa.Lifetime
+		if lt == nil {
+			return
+		}
 		age := now.Sub(sa.Created)
 		switch {
 		case lt.HardTime != 0 && age >= lt.HardTime:

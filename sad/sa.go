@@ -155,7 +155,10 @@ func (sa *SA) Account(packets, bytes uint64) {
 	}
 	p := sa.Packets.Add(packets)
 	b := sa.Bytes.Add(bytes)
-	lt := &sa.Lifetime
+	lt := sa.Lifetime
+	if lt == nil {
+		return
+	}
 	switch {
 	case lt.HardPackets != 0 && p >= lt.HardPackets:
 		sa.expire("packets")

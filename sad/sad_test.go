@@ -172,7 +172,7 @@ func TestZeroDB(t *testing.T) {
 	if err := db.Add(sa); err != nil {
 		t.Fatal(err)
 	}
-	sa.Lifetime.HardPackets = 1
+	sa.Lifetime = &Lifetime{HardPackets: 1}
 	sa.Account(1, 1) // no callback: nothing to call
 	if !sa.Dead() {
 		t.Error("hard limit without callback did not kill")
@@ -352,11 +352,11 @@ func TestLifetimeEvents(t *testing.T) {
 	db := New(evs.add)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	bytesSA := &SA{Name: "bytes", Dir: Outbound, SPI: 1, PolicyID: 1, Created: t0,
-		Lifetime: Lifetime{SoftBytes: 1000, HardBytes: 2000}}
+		Lifetime: &Lifetime{SoftBytes: 1000, HardBytes: 2000}}
 	pktsSA := &SA{Name: "packets", Dir: Inbound, SPI: 2, Created: t0,
-		Lifetime: Lifetime{SoftPackets: 10, HardPackets: 20}}
+		Lifetime: &Lifetime{SoftPackets: 10, HardPackets: 20}}
 	timeSA := &SA{Name: "time", Dir: Inbound, SPI: 3, Created: t0,
-		Lifetime: Lifetime{SoftTime: time.Hour, HardTime: 2 * time.Hour}}
+		Lifetime: &Lifetime{SoftTime: time.Hour, HardTime: 2 * time.Hour}}
 	for _, sa := range []*SA{bytesSA, pktsSA, timeSA} {
 		if err := db.Add(sa); err != nil {
 			t.Fatal(err)
@@ -386,19 +386,25 @@ func TestLifetimeEvents(t *testing.T) {
 	}
 
 	// A hard limit crossed in one step raises only the hard event; a
-	// deleted SA raises none.
+	// deleted SA raises none; an SA that shares the Lifetime counts
+	// against it on its own; an SA without one never expires.
 	evs = events{}
-	jump := &SA{Name: "jump", Dir: Inbound, SPI: 4, Lifetime: Lifetime{SoftPackets: 10, HardPackets: 20}}
-	gone := &SA{Name: "gone", Dir: Inbound, SPI: 5, Lifetime: Lifetime{SoftPackets: 10, HardTime: time.Second}}
-	for _, sa := range []*SA{jump, gone} {
+	jump := &SA{Name: "jump", Dir: Inbound, SPI: 4, Lifetime: &Lifetime{SoftPackets: 10, HardPackets: 20}}
+	twin := &SA{Name: "twin", Dir: Outbound, SPI: 7, PolicyID: 7, Lifetime: jump.Lifetime}
+	gone := &SA{Name: "gone", Dir: Inbound, SPI: 5, Lifetime: &Lifetime{SoftPackets: 10, HardTime: time.Second}}
+	free := &SA{Name: "free", Dir: Inbound, SPI: 6}
+	for _, sa := range []*SA{jump, twin, gone, free} {
 		if err := db.Add(sa); err != nil {
 			t.Fatal(err)
 		}
 	}
 	jump.Account(25, 0)
+	twin.Account(5, 0)
+	free.Account(1<<62, 1<<62)
 	db.Delete(gone)
 	gone.Account(25, 0)
 	db.Tick(time.Now().Add(time.Hour))
+	db.Tick(time.Now().Add(1 << 62))
 	if got := evs.list(); !slices.Equal(got, []string{"jump:hard:packets"}) {
 		t.Errorf("events %v", got)
 	}
@@ -415,7 +421,7 @@ func TestEventsWithoutLock(t *testing.T) {
 		}
 	})
 	sa := inSA(10)
-	sa.Lifetime = Lifetime{SoftTime: time.Second, HardTime: 2 * time.Second}
+	sa.Lifetime = &Lifetime{SoftTime: time.Second, HardTime: 2 * time.Second}
 	if err := db.Add(sa); err != nil {
 		t.Fatal(err)
 	}
@@ -517,7 +523,7 @@ func TestAllocs(t *testing.T) {
 		}
 	}
 	out := db.Outbound(5)
-	out.Lifetime = Lifetime{SoftBytes: 1 << 40, HardBytes: 1 << 50}
+	out.Lifetime = &Lifetime{SoftBytes: 1 << 40, HardBytes: 1 << 50}
 	checks := []struct {
 		name string
 		f    func()
@@ -729,7 +735,7 @@ func BenchmarkReserveSeq(b *testing.B) {
 // byte limits, as IKE's Child SAs have.
 func BenchmarkAccount(b *testing.B) {
 	sa := outSA(1, 1)
-	sa.Lifetime = Lifetime{SoftBytes: 1 << 60, HardBytes: 1 << 61}
+	sa.Lifetime = &Lifetime{SoftBytes: 1 << 60, HardBytes: 1 << 61}
 	b.ReportAllocs()
 	for b.Loop() {
 		sa.Account(64, 64*1400)
@@ -753,8 +759,9 @@ func BenchmarkTick(b *testing.B) {
 	now := time.Now()
 	for i := range uint32(10000) {
 		in, out := inSA(i+1), outSA(i+1, i)
+		lt := &Lifetime{SoftTime: time.Hour, HardTime: 2 * time.Hour}
 		for _, sa := range []*SA{in, out} {
-			sa.Lifetime = Lifetime{SoftTime: time.Hour, HardTime: 2 * time.Hour}
+			sa.Lifetime = lt
 			sa.Created = now
 			if err := db.Add(sa); err != nil {
 				b.Fatal(err)
@@ -767,15 +774,28 @@ func BenchmarkTick(b *testing.B) {
 	}
 }
 
-// TestSASize keeps an SA in the allocator's 320-byte size class on 64-bit
-// platforms: a Child SA has two, and 100 000 Child SAs are a gateway's load.
+// TestSASize keeps an SA within the allocator's 256-byte size class on
+// 64-bit platforms: a Child SA has two, and 100 000 Child SAs are a
+// gateway's load.
 func TestSASize(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("sizes differ on 32-bit platforms")
 	}
-	if n := unsafe.Sizeof(SA{}); n > 320 {
-		t.Errorf("SA is %d bytes, want at most 320 (reorder fields to remove padding)", n)
+	if n := unsafe.Sizeof(SA{}); n > 256 {
+		t.Errorf("SA is %d bytes, want at most 256 (reorder fields to remove padding)", n)
 	}
+	const n = 10000
+	keep := make([]*SA, n)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range keep {
+		keep[i] = new(SA)
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 256 {
+		t.Errorf("an SA takes %d bytes of heap, want at most 256", per)
+	}
+	runtime.KeepAlive(keep)
 }
 
 // TestDropCounters: an SA's first drop makes its counters, with one

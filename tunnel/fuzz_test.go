@@ -95,7 +95,7 @@ func fuzzDB(t testing.TB, sas []*fuzzSA) (*sad.DB, []*sad.SA) {
 		}
 		if s.dead {
 			sa.Created = time.Now().Add(-time.Hour)
-			sa.Lifetime.HardTime = time.Minute
+			sa.Lifetime = &sad.Lifetime{HardTime: time.Minute}
 		}
 		sa.SetPeer(fuzzPeer)
 		if err := db.Add(sa); err != nil {

@@ -51,7 +51,7 @@ func BuildManual(cfg *config.Config) (*Manual, error) {
 		if pol.Action != spd.Protect {
 			continue
 		}
-		life := sad.Lifetime{
+		life := &sad.Lifetime{ // shared by the pair
 			SoftTime: sec.RekeyTime, HardTime: sec.LifeTime,
 			SoftBytes: sec.RekeyBytes, HardBytes: sec.LifeBytes,
 			SoftPackets: sec.RekeyPackets, HardPackets: sec.LifePackets,
