@@ -480,6 +480,28 @@ func (db *DB) Remove(id uint32) {
 	db.snap.Store(snapshotOf(fams))
 }
 
+// Compact gathers each table's chunks into one allocation (see
+// lenTable.compact), so that the heap spans the copies of a burst of
+// installs and removals left them scattered over can go back to the OS.
+// Lookups go on meanwhile; writers wait. It costs a copy of every table
+// that changed since the last Compact: call it when the daemon is quiet.
+func (db *DB) Compact() {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	s := db.snap.Load()
+	if s == nil {
+		return
+	}
+	for _, fi := range s.fam {
+		if fi == nil {
+			continue
+		}
+		for i := range fi.tables {
+			fi.tables[i].compact()
+		}
+	}
+}
+
 // selectorPlace returns the family index, 128-bit prefix length and masked
 // key of a selector's prefix.
 func selectorPlace(s Selector) (f, bits int, k addrKey) {

@@ -48,9 +48,10 @@ type lenTable struct {
 // tableState is the writer's side of a table, shared by all its lenTable
 // values.
 type tableState struct {
-	chunks []*chunk // parallel to the current directory
-	n      int      // entries, including the side map's
-	fresh  bool     // no reader can see the table yet: chunks change in place
+	chunks   []*chunk // parallel to the current directory
+	n        int      // entries, including the side map's
+	fresh    bool     // no reader can see the table yet: chunks change in place
+	replaced int      // chunks replaced since the last compact
 }
 
 const (
@@ -211,6 +212,7 @@ func (t *lenTable) span(i int, c *chunk) (lo, hi int) {
 
 // set points the directory entries [lo, hi) at c.
 func (t *lenTable) set(lo, hi int, c *chunk) {
+	t.w.replaced++
 	for i := lo; i < hi; i++ {
 		t.w.chunks[i] = c
 		if t.first4 != nil {
@@ -574,4 +576,54 @@ func (t *lenTable) newDirectory(n int) {
 		t.first = make([]atomic.Pointer[slot], n)
 	}
 	t.w.chunks = make([]*chunk, n)
+}
+
+// compact moves the slots of all of t's chunks into one allocation, in new
+// chunks that readers see in place of the old ones (the same slots: a
+// lookup finds the same either way). Every install or removal copies the
+// chunk it changes, so after a burst of them the chunks that live are
+// scattered over the heap, one or two in each span among the garbage
+// copies, and keep those spans from going back to the OS: at 10 000 Child
+// SAs, 133 live chunks of 9 KiB held 8 MB of spans. Once t's chunks are
+// in one place, those spans empty. It copies every slot; a table whose
+// chunks have not changed since is left alone.
+func (t *lenTable) compact() {
+	if t.w.replaced == 0 || t.w.fresh {
+		return
+	}
+	size := int(t.mask + 1)
+	n := 0
+	for i := 0; i < len(t.w.chunks); {
+		_, hi := t.span(i, t.w.chunks[i])
+		n++
+		i = hi
+	}
+	if n < 2 {
+		t.w.replaced = 0
+		return
+	}
+	var arena4 []slot4
+	var arena []slot
+	if t.first4 != nil {
+		arena4 = make([]slot4, n*size)
+	} else {
+		arena = make([]slot, n*size)
+	}
+	off := 0
+	for i := 0; i < len(t.w.chunks); {
+		c := t.w.chunks[i]
+		lo, hi := t.span(i, c)
+		nc := &chunk{depth: c.depth, n: c.n}
+		if arena4 != nil {
+			nc.slots4 = arena4[off : off+size : off+size]
+			copy(nc.slots4, c.slots4)
+		} else {
+			nc.slots = arena[off : off+size : off+size]
+			copy(nc.slots, c.slots)
+		}
+		off += size
+		t.set(lo, hi, nc)
+		i = hi
+	}
+	t.w.replaced = 0
 }

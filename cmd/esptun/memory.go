@@ -41,6 +41,9 @@ import (
 //     the second frees it. A status listing of every SA leaves such a
 //     buffer behind, encoding/json's, as large as the listing (16 MB at
 //     10 000 SAs), which a quiet daemon would otherwise keep for minutes.
+//     Before that, tidy (the SPD's Compact) gathers tables that a burst of
+//     installs left scattered over the heap (each install copies the part
+//     it changes), so that the spans they pinned can go back too.
 //
 // A GOGC or GOMEMLIMIT in the environment turns the policy off.
 const (
@@ -64,18 +67,19 @@ func gcPercentFor(live, scan uint64) int {
 	return int(max(1, min(100, headroom*100/live)))
 }
 
-// startMemoryPolicy runs the policy until stop is closed.
-func startMemoryPolicy(log *slog.Logger, stop <-chan struct{}) {
+// startMemoryPolicy runs the policy until stop is closed; tidy, if not
+// nil, runs before each release.
+func startMemoryPolicy(log *slog.Logger, stop <-chan struct{}, tidy func()) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		log.Debug("GC policy off: GOGC or GOMEMLIMIT set")
 		return
 	}
-	go routineMemoryPolicy(stop)
+	go routineMemoryPolicy(stop, tidy)
 }
 
 // routineMemoryPolicy applies the policy once a memPolicyTick until stop
 // is closed. Reading the metrics costs a few microseconds.
-func routineMemoryPolicy(stop <-chan struct{}) {
+func routineMemoryPolicy(stop <-chan struct{}, tidy func()) {
 	sample := []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/heap/allocs:bytes"},
@@ -114,6 +118,9 @@ func routineMemoryPolicy(stop <-chan struct{}) {
 		// last release, or free memory the heap still keeps.
 		burst := allocs-releasedAt > memReleaseMin || free > memReleaseMin
 		if quiet && burst && now.Sub(lastRelease) >= memReleaseEvery {
+			if tidy != nil {
+				tidy()
+			}
 			releaseMemory()
 			lastRelease, releasedAt = now, allocs
 		}

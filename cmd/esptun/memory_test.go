@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,7 +50,7 @@ func TestMemoryPolicy(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	defer close(stop)
-	go routineMemoryPolicy(stop)
+	go routineMemoryPolicy(stop, nil)
 	wait := func(what string, ok func(uint64) bool) {
 		t.Helper()
 		deadline := time.Now().Add(5 * memPolicyTick)
@@ -111,11 +112,15 @@ func TestMemoryPolicyRelease(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	defer close(stop)
-	go routineMemoryPolicy(stop)
+	var tidied atomic.Int32 // the SPD's Compact in esptun up
+	go routineMemoryPolicy(stop, func() { tidied.Add(1) })
 	deadline := time.Now().Add(5 * memPolicyTick)
 	for {
 		free, forced := read()
 		if free <= memReleaseMin && forced > forced0 {
+			if tidied.Load() == 0 {
+				t.Error("released without tidying first")
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -182,7 +182,7 @@ func up(cfg *config.Config, log *slog.Logger) error {
 	}
 	stopMem := make(chan struct{})
 	defer close(stopMem)
-	startMemoryPolicy(log, stopMem)
+	startMemoryPolicy(log, stopMem, policies.Compact)
 	log.Info("esptun up", "version", version, "config", cfg.File, "tun", t.Name(), "control_socket", cfg.Daemon.ControlSocket,
 		"manual_sas", len(manual.SAs), "connections", len(cfg.Connections))
 
