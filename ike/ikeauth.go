@@ -38,7 +38,17 @@ func idOf(p *wire.ID) auth.Identity {
 func (sa *ikeSA) localIdentity(conn *config.Connection) (auth.Identity, error) {
 	r := &conn.Local
 	if r.ID != "" && r.ID != "%any" {
-		return auth.ParseIdentity(r.ID)
+		// Parsed once per identity string: every IKE SA of the
+		// connection then shares its Data (16 bytes or more each), which
+		// nothing changes.
+		if id, ok := sa.mgr.localIDs.Load(r.ID); ok {
+			return id.(auth.Identity), nil
+		}
+		id, err := auth.ParseIdentity(r.ID)
+		if err == nil {
+			sa.mgr.localIDs.Store(r.ID, id)
+		}
+		return id, err
 	}
 	if certs := sa.mgr.creds.localCerts[r]; len(certs) > 0 {
 		return auth.Identity{Type: uint8(wire.IDDerASN1DN), Data: certs[0].RawSubject}, nil

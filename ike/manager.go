@@ -83,6 +83,11 @@ type Manager struct {
 	traps  map[uint32]*trap // by trap policy ID
 	closed bool
 
+	// localIDs are our configured identities, parsed: string to
+	// auth.Identity. A reload that changes one leaves the old entry,
+	// a few bytes per identity ever configured.
+	localIDs sync.Map
+
 	pools   map[string]*addrPool // virtual IP pools by name
 	poolCfg map[string]*poolConfig
 
