@@ -623,8 +623,7 @@ func (m *Manager) respondInit(d datagram, h wire.Header) {
 	sa.state = stateInitDone
 	sa.peerNextID = 1
 	sa.nextReqID = 0
-	sa.lastResp = [][]byte{pkt}
-	sa.haveLastResp = true
+	sa.setLastRespLocked([][]byte{pkt})
 	m.mu.Lock()
 	hk := m.halfOpenHash(key)
 	if m.halfOpen[hk] != nil || m.closed {

@@ -1,8 +1,10 @@
 package ike
 
 import (
+	"bytes"
 	"context"
 	"hash/maphash"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"testing"
@@ -135,5 +137,46 @@ func TestHalfOpenLookupChecksKey(t *testing.T) {
 	}
 	if m.halfOpenHash(key) == m.halfOpenHash(halfOpenKey{spiI: 7, remote: netip.MustParseAddrPort("192.0.2.2:500")}) {
 		t.Error("two addresses hash the same")
+	}
+}
+
+// sendRecorder is a Transport that keeps what it is asked to send.
+type sendRecorder struct{ sent [][]byte }
+
+func (r *sendRecorder) SendIKE(pkt []byte, local, remote netip.AddrPort, natt bool) error {
+	r.sent = append(r.sent, append([]byte(nil), pkt...))
+	return nil
+}
+func (r *sendRecorder) SendKeepalive(local, remote netip.AddrPort) error { return nil }
+
+// TestLastResp: a kept response goes out again datagram for datagram,
+// one datagram or several fragments.
+func TestLastResp(t *testing.T) {
+	rec := &sendRecorder{}
+	sa := &ikeSA{mgr: &Manager{tx: rec, log: slog.New(slog.DiscardHandler)}}
+	sa.log = saLog{sa}
+	addr := netip.MustParseAddrPort("192.0.2.1:500")
+	sa.sendLastRespLocked(addr, addr, false)
+	if len(rec.sent) != 0 {
+		t.Fatal("sent a response that was never kept")
+	}
+	for _, pkts := range [][][]byte{
+		{[]byte("one datagram")},
+		{[]byte("first fragment"), bytes.Repeat([]byte{7}, 1300), []byte("x")},
+	} {
+		rec.sent = nil
+		sa.setLastRespLocked(pkts)
+		if !sa.haveLastResp {
+			t.Error("haveLastResp not set")
+		}
+		sa.sendLastRespLocked(addr, addr, false)
+		if len(rec.sent) != len(pkts) {
+			t.Fatalf("%d datagrams sent, want %d", len(rec.sent), len(pkts))
+		}
+		for i := range pkts {
+			if !bytes.Equal(rec.sent[i], pkts[i]) {
+				t.Errorf("datagram %d differs", i)
+			}
+		}
 	}
 }

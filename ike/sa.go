@@ -2,6 +2,7 @@ package ike
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,7 @@ type ikeSA struct {
 	natRemote      bool               // the peer is behind a NAT
 	fragOK         bool               // peer announced IKEV2_FRAGMENTATION_SUPPORTED
 	haveLastResp   bool               // lastResp answers peerNextID-1
+	lastRespFrags  bool               // lastResp holds fragments, each after its length
 	leftHalfOpen   bool               // IKE_AUTH done; guarded by Manager.mu, as halfOpenRemote is there
 	peerIndexed    bool               // in Manager.peers (guarded by the Manager's mutex, as peerHash and peerNext)
 	conn           *config.Connection // nil for a responder until IKE_AUTH picked one
@@ -91,7 +93,7 @@ type ikeSA struct {
 	peerNextID uint32 // ID expected in the peer's next request
 	pending    *request
 	queue      []*task
-	lastResp   [][]byte             // our response to peerNextID-1, resent on retransmits
+	lastResp   []byte               // our response to peerNextID-1, resent on retransmits (setLastRespLocked)
 	reasm      *[2]wire.Reassembler // RFC 7383 fragments in progress: requests, responses; made for the first fragment
 
 	children  []*childSA
@@ -369,9 +371,51 @@ func (sa *ikeSA) respondLocked(exch wire.ExchangeType, id uint32, payloads []wir
 		sa.log.Warn("cannot encode response", "err", err)
 		return
 	}
-	sa.lastResp = pkts
-	sa.haveLastResp = true
+	sa.setLastRespLocked(pkts)
 	sa.transmit(pkts)
+}
+
+// setLastRespLocked keeps the datagrams of our response to peerNextID-1
+// for the peer's retransmits (RFC 7296 2.1): one datagram as it is, with
+// no slice of slices to hold it (every SA keeps its last response), or
+// RFC 7383 fragments in one buffer, each after a 2-byte length.
+func (sa *ikeSA) setLastRespLocked(pkts [][]byte) {
+	sa.haveLastResp = true
+	if len(pkts) == 1 {
+		sa.lastResp, sa.lastRespFrags = pkts[0], false
+		return
+	}
+	n := 0
+	for _, p := range pkts {
+		n += 2 + len(p)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range pkts {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(p)))
+		b = append(b, p...)
+	}
+	sa.lastResp, sa.lastRespFrags = b, true
+}
+
+// sendLastRespLocked sends the kept response again, from local to
+// remote.
+func (sa *ikeSA) sendLastRespLocked(local, remote netip.AddrPort, natt bool) {
+	send := func(p []byte) {
+		if err := sa.mgr.tx.SendIKE(p, local, remote, natt); err != nil {
+			sa.log.Debug("send failed", "err", err)
+		}
+	}
+	if !sa.lastRespFrags {
+		if sa.lastResp != nil {
+			send(sa.lastResp)
+		}
+		return
+	}
+	for b := sa.lastResp; len(b) >= 2; {
+		n := int(binary.BigEndian.Uint16(b))
+		send(b[2 : 2+n])
+		b = b[2+n:]
+	}
 }
 
 // receive handles a datagram for this SA.
@@ -392,11 +436,7 @@ func (sa *ikeSA) receive(d datagram, h wire.Header) {
 			// has moved to the NAT-T port already when a NAT was
 			// detected (RFC 7296 2.23); the initiator only moves once it
 			// has this response.
-			for _, p := range sa.lastResp {
-				if err := sa.mgr.tx.SendIKE(p, d.local, d.remote, d.natt); err != nil {
-					sa.log.Debug("send failed", "err", err)
-				}
-			}
+			sa.sendLastRespLocked(d.local, d.remote, d.natt)
 		} else {
 			sa.mgr.stats.dropped.Add(1)
 		}
@@ -420,7 +460,7 @@ func (sa *ikeSA) receive(d datagram, h wire.Header) {
 			// processing it again. Only an authentic message may trigger
 			// that, so verify it first.
 			if _, err := sa.decrypt(d.pkt, h); err == nil || errors.Is(err, errIncomplete) {
-				sa.transmit(sa.lastResp)
+				sa.sendLastRespLocked(sa.local, sa.remote, sa.natt)
 			} else {
 				sa.mgr.stats.invalid.Add(1)
 			}
