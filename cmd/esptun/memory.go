@@ -41,6 +41,10 @@ import (
 //     the second frees it. A status listing of every SA leaves such a
 //     buffer behind, encoding/json's, as large as the listing (16 MB at
 //     10 000 SAs), which a quiet daemon would otherwise keep for minutes.
+//     A daemon that went on allocating a little since (keepalives, DPD,
+//     half-open SAs of a storm timing out: memory that only a collection
+//     frees, and a quiet daemon may not run one for a long time) gets the
+//     same once memIdleRelease has passed.
 //     Before that, tidy (the SPD's Compact) gathers tables that a burst of
 //     installs left scattered over the heap (each install copies the part
 //     it changes), so that the spans they pinned can go back too.
@@ -54,7 +58,20 @@ const (
 	memQuietBytes   = 1 << 20
 	memReleaseMin   = 8 << 20
 	memReleaseEvery = 5 * time.Second
+	memIdleRelease  = 30 * time.Second
 )
+
+// shouldRelease decides, once a tick, whether to return free memory to the
+// OS: when quiet, after a burst (allocated since the last release, or free
+// memory kept, more than memReleaseMin) at most every memReleaseEvery,
+// and after anything allocated since every memIdleRelease.
+func shouldRelease(quiet bool, sinceRelease time.Duration, allocated, free uint64) bool {
+	if !quiet {
+		return false
+	}
+	burst := allocated > memReleaseMin || free > memReleaseMin
+	return (burst && sinceRelease >= memReleaseEvery) || (allocated > memQuietBytes && sinceRelease >= memIdleRelease)
+}
 
 // gcPercentFor returns the GC percentage for a live heap of live bytes, of
 // which scan bytes are scannable (hold pointers).
@@ -116,8 +133,7 @@ func routineMemoryPolicy(stop <-chan struct{}, tidy func()) {
 		// headroom), while what the burst left in sync.Pools is not
 		// free memory at all: so a burst is what was allocated since the
 		// last release, or free memory the heap still keeps.
-		burst := allocs-releasedAt > memReleaseMin || free > memReleaseMin
-		if quiet && burst && now.Sub(lastRelease) >= memReleaseEvery {
+		if shouldRelease(quiet, now.Sub(lastRelease), allocs-releasedAt, free) {
 			if tidy != nil {
 				tidy()
 			}

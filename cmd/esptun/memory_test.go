@@ -153,3 +153,26 @@ func TestReleaseMemoryFreesPools(t *testing.T) {
 	}
 	runtime.KeepAlive(&pool)
 }
+
+func TestShouldRelease(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		quiet           bool
+		since           time.Duration
+		allocated, free uint64
+		want            bool
+	}{
+		{true, 6 * time.Second, 64 * mib, 0, true},          // quiet after a burst
+		{false, 6 * time.Second, 64 * mib, 64 * mib, false}, // still busy
+		{true, 2 * time.Second, 64 * mib, 0, false},         // a release just now
+		{true, 6 * time.Second, 0, 16 * mib, true},          // free memory kept
+		{true, 6 * time.Second, 2 * mib, 0, false},          // little since the last release
+		{true, 31 * time.Second, 2 * mib, 0, true},          // ... but a while ago
+		{true, time.Hour, 512 << 10, 0, false},              // nothing to speak of: an idle daemon stays idle
+	} {
+		if got := shouldRelease(c.quiet, c.since, c.allocated, c.free); got != c.want {
+			t.Errorf("shouldRelease(quiet %v, %v since, %d MiB allocated, %d MiB free) = %v, want %v",
+				c.quiet, c.since, c.allocated/mib, c.free/mib, got, c.want)
+		}
+	}
+}
