@@ -160,25 +160,37 @@ secrets {
 `, outerB, ltRespID, ltTSr, ltTSi, benchPSK)
 }
 
-// esptunEstablished counts the established IKE SAs and the Child SAs of
-// an esptun daemon with `esptun stats --json`: counts without a line per
-// SA, like the `swanctl --stats` asked of strongSwan, so that polling
-// costs the responder little and leaves no garbage the size of its tables.
-func (e *env) esptunEstablished(sock string) (ike, child int, err error) {
+// esptunCounts is what the harness reads of `esptun stats --json`.
+type esptunCounts struct {
+	IKE struct {
+		Connecting  int `json:"connecting"`
+		Established int `json:"established"`
+		Deleting    int `json:"deleting"`
+	} `json:"ike_sas"`
+	Children int `json:"child_sas"`
+}
+
+// esptunStats asks an esptun daemon for its counts with `esptun stats
+// --json`: counts without a line per SA, like the `swanctl --stats` asked
+// of strongSwan, so that polling costs the responder little and leaves no
+// garbage the size of its tables.
+func (e *env) esptunStats(sock string) (esptunCounts, error) {
+	var doc esptunCounts
 	out, err := exec.Command(e.esptun, "stats", "--json", "-s", sock).Output()
 	if err != nil {
-		return 0, 0, fmt.Errorf("esptun stats: %v", err)
-	}
-	var doc struct {
-		IKE struct {
-			Established int `json:"established"`
-		} `json:"ike_sas"`
-		Children int `json:"child_sas"`
+		return doc, fmt.Errorf("esptun stats: %v", err)
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
-		return 0, 0, fmt.Errorf("esptun stats --json: %v", err)
+		return doc, fmt.Errorf("esptun stats --json: %v", err)
 	}
-	return doc.IKE.Established, doc.Children, nil
+	return doc, nil
+}
+
+// esptunEstablished counts the established IKE SAs and the Child SAs of
+// an esptun daemon.
+func (e *env) esptunEstablished(sock string) (ike, child int, err error) {
+	doc, err := e.esptunStats(sock)
+	return doc.IKE.Established, doc.Children, err
 }
 
 var swanStatsRE = regexp.MustCompile(`IKE_SAs: (\d+) total`)

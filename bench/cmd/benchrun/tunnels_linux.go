@@ -32,7 +32,9 @@ type tunnelScale struct {
 	RespRSSIdleKiB   int64   `json:"responder_rss_idle_kib"`
 	RespRSSKiB       int64   `json:"responder_rss_kib"`
 	RespLiveHeapMB   float64 `json:"responder_live_heap_mb"` // at its last GC (GODEBUG=gctrace=1)
-	ReleaseWait      float64 `json:"release_wait_seconds"`   // from the last poll to the responder's memory release
+	SteadyWait       float64 `json:"steady_wait_seconds"`    // from the last poll until no IKE SA is being set up or deleted
+	ReleaseWait      float64 `json:"release_wait_seconds"`   // from then to the responder's memory release
+	Connecting       int     `json:"connecting_at_sample"`   // IKE SAs being set up when RSS was read
 	RespBytesPerPair float64 `json:"responder_bytes_per_pair"`
 	InitRSSKiB       int64   `json:"initiator_rss_kib"`
 	InitBytesPerPair float64 `json:"initiator_bytes_per_pair"` // (RSS - the responder's idle RSS) / N
@@ -159,7 +161,6 @@ func runTunnelScale(e *env, n int) (tunnelScale, error) {
 		return fmt.Errorf("%d of %d IKE SAs, %d Child SAs after %v", ike, n, child, time.Since(t0).Round(time.Second))
 	})
 	c1 := cpuSeconds([]int{resp.pid()})
-	forced := forcedGCs(resp.log)
 	up := n
 	if err != nil {
 		// Report what did come up, per established pair, and say so.
@@ -184,19 +185,36 @@ func runTunnelScale(e *env, n int) (tunnelScale, error) {
 	pollCPU := float64(listed) / float64(max(t.Established, 1)) * t.RespCPUmsPerPoll
 	t.RespCPUmsPerSA = max(0, (c1-c0)*1000-pollCPU) / float64(up)
 	// RSS is what the daemon keeps for N established pairs, so it is read
-	// once the garbage of the setup is collected and returned: esptun up
-	// does that when it has been quiet for a tick of its memory policy, at
-	// most every 5 s (cmd/esptun/memory.go), with two forced collections
-	// that GODEBUG=gctrace=1 shows. So the harness waits for a release
-	// after the setup (at most 30 s after the last poll), then a second
-	// more. (A fixed
-	// wait left the sample to chance: 4.8 to 11.3 KB per pair at 10 000
-	// in runs of the same build, by whether the release had come.)
+	// in the steady state: once no IKE SA is being set up or deleted (the
+	// storm of all N starting at once leaves some hundreds of half-open
+	// SAs at the responder, tries the initiators gave up on, until the
+	// half-open timeout of 30 s) and the daemon has collected the garbage
+	// and returned it. esptun up does that when it has been quiet for a
+	// tick of its memory policy, after a burst at most every 5 s, else
+	// every 30 s (cmd/esptun/memory.go), with two forced collections that
+	// GODEBUG=gctrace=1 shows: the harness waits for those after the
+	// steady state (at most 40 s), then a second more. (A fixed 8 s after
+	// the last poll left the sample to chance: 4.8 to 11.3 KB per pair at
+	// 10 000 in runs of the same build, by whether the release had come
+	// and how many half-open SAs were left.)
 	w0 := time.Now()
-	for time.Since(w0) < 30*time.Second && forcedGCs(resp.log) < forced+2 {
+	for time.Since(w0) < 45*time.Second {
+		c, err := e.esptunStats(rsock)
+		if err == nil && c.IKE.Connecting == 0 && c.IKE.Deleting == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.SteadyWait = time.Since(w0).Seconds()
+	forced := forcedGCs(resp.log)
+	w1 := time.Now()
+	for time.Since(w1) < 40*time.Second && forcedGCs(resp.log) < forced+2 {
 		time.Sleep(250 * time.Millisecond)
 	}
-	t.ReleaseWait = time.Since(w0).Seconds()
+	t.ReleaseWait = time.Since(w1).Seconds()
+	if c, err := e.esptunStats(rsock); err == nil {
+		t.Connecting = c.IKE.Connecting
+	}
 	time.Sleep(time.Second)
 	t.RespRSSKiB, _ = rssKiB(resp.pid())
 	t.InitRSSKiB, _ = rssKiB(init.pid())
@@ -204,8 +222,8 @@ func runTunnelScale(e *env, n int) (tunnelScale, error) {
 	t.RespBytesPerPair = float64((t.RespRSSKiB-t.RespRSSIdleKiB)*1024) / float64(up)
 	t.InitBytesPerPair = float64((t.InitRSSKiB-t.RespRSSIdleKiB)*1024) / float64(up)
 	logf("%d tunnels: %d stats polls, %.1f responder CPU ms for one; %.0f ms left out", n, t.StatusPolls, t.RespCPUmsPerPoll, pollCPU)
-	logf("%d tunnels: %.1fs to set up (%.0f/s), responder %.2f CPU ms/SA, RSS responder %d KiB (idle %d) = %.0f B/pair %.1fs after the last poll, live heap at last GC %.0f MB, initiator %d KiB = %.0f B/pair",
-		n, t.SetupSeconds, t.SetupsPerSecond, t.RespCPUmsPerSA, t.RespRSSKiB, t.RespRSSIdleKiB, t.RespBytesPerPair, t.ReleaseWait+1, t.RespLiveHeapMB, t.InitRSSKiB, t.InitBytesPerPair)
+	logf("%d tunnels: %.1fs to set up (%.0f/s), responder %.2f CPU ms/SA, RSS responder %d KiB (idle %d) = %.0f B/pair (steady after %.1fs, released %.1fs later, %d connecting), live heap at last GC %.0f MB, initiator %d KiB = %.0f B/pair",
+		n, t.SetupSeconds, t.SetupsPerSecond, t.RespCPUmsPerSA, t.RespRSSKiB, t.RespRSSIdleKiB, t.RespBytesPerPair, t.SteadyWait, t.ReleaseWait, t.Connecting, t.RespLiveHeapMB, t.InitRSSKiB, t.InitBytesPerPair)
 	return t, nil
 }
 
