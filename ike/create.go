@@ -434,6 +434,17 @@ func (sa *ikeSA) moveToLocked(n *ikeSA) {
 		n.children = append(n.children, c)
 	}
 	n.childReqs = append(n.childReqs, sa.childReqs...)
+	// What remote access gave the client goes with the IKE SA too: it
+	// keeps its virtual IPs and DNS servers, the gateway keeps their pool
+	// leases online (else they would go offline with this SA and could be
+	// handed to another client), and the EAP identity stays on record.
+	n.vips, sa.vips = sa.vips, nil
+	if r := sa.rare; r != nil && (len(r.leases) > 0 || len(r.dns) > 0 || len(r.domains) > 0) {
+		nr := n.rareLocked()
+		nr.leases, nr.dns, nr.domains = r.leases, r.dns, r.domains
+		r.leases, r.dns, r.domains = nil, nil, nil
+	}
+	n.eap, sa.eap = sa.eap, nil
 	n.mu.Unlock()
 	sa.children = nil
 	sa.childReqs = nil

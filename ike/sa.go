@@ -655,7 +655,9 @@ func (sa *ikeSA) destroyLocked(why string) {
 	sa.releaseLeasesLocked()
 	sa.eap.close()
 	sa.eap = nil
-	if sa.initiator && len(sa.vips) > 0 && sa.rekeyedTo == nil {
+	// A client's virtual IPs go with its last IKE SA (a rekey hands them
+	// on, and then either side may be the new SA's initiator).
+	if sa.conn != nil && len(sa.conn.VIPs) > 0 && len(sa.vips) > 0 && sa.rekeyedTo == nil {
 		if f := sa.mgr.opts.OnVirtualIP; f != nil {
 			f(sa.vipEventLocked(false))
 		}
