@@ -54,9 +54,9 @@ func (m *Manager) Status() ([]IKESAStatus, Counters) {
 			cs := ChildStatus{
 				Name: c.cfg.Name, UniqueID: c.uniqueID, SPIIn: hex32(c.spiIn), SPIOut: hex32(c.spiOut),
 				ESN: c.esn, DH: c.dh,
-				LocalTS: selectorStrings(c.in.Local), RemoteTS: selectorStrings(c.in.Remote),
 			}
 			if c.in != nil {
+				cs.LocalTS, cs.RemoteTS = selectorStrings(c.in.Local), selectorStrings(c.in.Remote)
 				cs.ESP, cs.Created = c.in.Cipher.Suite().Name, c.in.Created
 				cs.BytesIn, cs.PacketsIn = c.in.Bytes.Load(), c.in.Packets.Load()
 				if lt := c.in.Lifetime; lt != nil && lt.SoftTime > 0 {

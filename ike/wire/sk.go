@@ -27,9 +27,11 @@ type SKCipher interface {
 	// prefix | IV | ciphertext (RFC 7296 3.14). The IV must be fresh.
 	Encrypt(body, prefix, plaintext []byte) error
 	// Decrypt verifies body = IV | ciphertext | ICV against prefix (as for
-	// Encrypt), decrypts it in place and returns the plaintext including
-	// padding and the Pad Length octet, aliasing body. It must not return
-	// plaintext that failed to verify.
+	// Encrypt) and returns the plaintext including padding and the Pad
+	// Length octet. It must not return plaintext that failed to verify.
+	// The plaintext may alias body or be a slice of its own; this package
+	// assumes neither. (Package crypto's ciphers return a fresh slice and
+	// leave body as it was, so that a message's octets stay as received.)
 	Decrypt(prefix, body []byte) ([]byte, error)
 }
 
