@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // BenchmarkTunnelMemory sets up b.N IKE SAs, each with a Child SA, between
@@ -65,18 +67,9 @@ func TestIKESASize(t *testing.T) {
 	if n := unsafe.Sizeof(ikeSA{}); n > 568 {
 		t.Fatalf("ikeSA is %d bytes, want at most 568", n)
 	}
-	const n = 10000
-	keep := make([]*ikeSA, n)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for i := range keep {
-		keep[i] = new(ikeSA)
-	}
-	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 576 {
+	if per := testlab.HeapPerObject[ikeSA](); per > 576 {
 		t.Fatalf("an ikeSA takes %d bytes of heap, want the 576-byte size class", per)
 	}
-	runtime.KeepAlive(keep)
 }
 
 // TestEstablishedKeepsNoRequests: once IKE_AUTH and a CREATE_CHILD_SA are

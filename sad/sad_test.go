@@ -16,6 +16,7 @@ import (
 	"github.com/esptun/esptun/crypto"
 	"github.com/esptun/esptun/esp"
 	"github.com/esptun/esptun/internal/pairbench"
+	"github.com/esptun/esptun/internal/testlab"
 )
 
 // fakeCipher records Wipe and flags use after it.
@@ -784,18 +785,9 @@ func TestSASize(t *testing.T) {
 	if n := unsafe.Sizeof(SA{}); n > 256 {
 		t.Errorf("SA is %d bytes, want at most 256 (reorder fields to remove padding)", n)
 	}
-	const n = 10000
-	keep := make([]*SA, n)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for i := range keep {
-		keep[i] = new(SA)
-	}
-	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 256 {
+	if per := testlab.HeapPerObject[SA](); per > 256 {
 		t.Errorf("an SA takes %d bytes of heap, want at most 256", per)
 	}
-	runtime.KeepAlive(keep)
 }
 
 // TestDropCounters: an SA's first drop makes its counters, with one
